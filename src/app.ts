@@ -1,0 +1,237 @@
+// Builds the service from its parts. main.ts and the tests both call buildApp, so the tests run
+// the same app users run.
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import cors from '@fastify/cors';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { PGlite } from '@electric-sql/pglite';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { authenticate } from './auth/hook.js';
+import { createTokenService } from './auth/tokens.js';
+import type { Config } from './config.js';
+import { openDatabase, type Database } from './db/client.js';
+import { createPushWorker, type PushWorker } from './push/worker.js';
+import { LoggingPushSender, type PushSender } from './push/sender.js';
+import { LocalPresence } from './realtime/presence-local.js';
+import { createSocketServer, type SocketServer } from './realtime/server.js';
+import { AppError, errorBody, ErrorCode } from './shared/errors.js';
+import type { Deps } from './shared/deps.js';
+import { createObjectDeleter } from './storage/deleter.js';
+import { LocalStorage } from './storage/local.js';
+import type { Storage } from './storage/port.js';
+import { registerPublicRoutes, registerRoutes } from './routes.js';
+import { chatPeers, contactsOf } from './realtime/queries.js';
+
+export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
+
+export interface BuildOptions {
+  config: Config;
+  /** Tests share one migrated PGlite per worker. */
+  pglite?: PGlite;
+  /** Skip migrations (tests migrate once in their setup). */
+  migrate?: boolean;
+  pushSender?: PushSender;
+  storage?: Storage;
+}
+
+export interface Service {
+  app: App;
+  deps: Deps;
+  socket: SocketServer;
+}
+
+export async function buildApp(options: BuildOptions): Promise<Service> {
+  const { config } = options;
+  const app = Fastify({
+    logger: { level: config.logLevel, redact: ['req.headers.authorization'] },
+    bodyLimit: config.bodyLimit,
+    trustProxy: true,
+    genReqId: () => crypto.randomUUID(),
+    ajv: { customOptions: {} },
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  setValidation(app);
+  setErrorHandling(app);
+
+  const database = await openDatabase({ ...config.database, pglite: options.pglite });
+  if (options.migrate !== false) await database.migrate();
+
+  const storage = options.storage ?? createStorage(config);
+  const tokens = createTokenService(config);
+  const log = app.log;
+  const presence = new LocalPresence();
+  const pushWorker: PushWorker = createPushWorker(database, options.pushSender ?? new LoggingPushSender(log), log, {
+    intervalMs: config.push.workerIntervalMs,
+    maxAttempts: config.push.maxAttempts,
+  });
+  const objectDeleter = createObjectDeleter(database, storage, log);
+
+  const socket = createSocketServer({
+    httpServer: app.server,
+    tokens,
+    presence,
+    log,
+    corsOrigins: config.corsOrigins,
+    recoveryWindowMs: config.realtime.recoveryWindowMs,
+    contactsOf: (userId) => contactsOf(database.db, userId),
+    chatPeers: (chatId, userId) => chatPeers(database.db, chatId, userId),
+  });
+
+  const deps: Deps = { config, database, realtime: socket, storage, pushWorker, objectDeleter, tokens, log };
+
+  await app.register(cors, { origin: config.corsOrigins, credentials: true });
+  await app.register(multipart, {
+    limits: { fileSize: config.limits.uploadMaxBytes, files: 1, fields: 20, fieldSize: 64 * 1024 },
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Chat service', version: '1.0.0', description: 'The chats API (see shared/spec).' },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  if (storage instanceof LocalStorage) serveLocalUploads(app, storage);
+
+  app.get('/health', { schema: { hide: false, tags: ['health'] } }, async (_request, reply) => {
+    const db = await database.ping().then(
+      () => 'ok' as const,
+      () => 'down' as const,
+    );
+    const body = { status: db === 'ok' ? 'ok' : 'degraded', db, redis: 'off' };
+    return reply.code(db === 'ok' ? 200 : 503).send(body);
+  });
+
+  await app.register(async (scope) => {
+    scope.addHook('onRequest', authenticate(tokens));
+    await registerRoutes(scope as App, deps);
+  });
+  await registerPublicRoutes(app, deps);
+
+  pushWorker.start();
+  objectDeleter.start(Math.max(1000, config.push.workerIntervalMs));
+
+  app.addHook('onClose', async () => {
+    await socket.close();
+    await pushWorker.stop();
+    await objectDeleter.stop();
+    await database.close();
+  });
+
+  return { app, deps, socket };
+}
+
+function createStorage(config: Config): Storage {
+  if (config.storage.kind === 'local') return new LocalStorage(config.storage.dir, config.storage.publicUrl);
+  throw new Error('S3 storage is not available in this build');
+}
+
+/**
+ * Body schemas are strict (no coercion: a number sent as a string is a 400), while query strings
+ * and path params arrive as text and are coerced (rulings.md 6).
+ */
+function setValidation(app: App) {
+  const common = { allErrors: false, useDefaults: true, removeAdditional: false as const, strict: false };
+  const bodyAjv = addFormats.default(new Ajv({ ...common, coerceTypes: false }));
+  const textAjv = addFormats.default(new Ajv({ ...common, coerceTypes: 'array' }));
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    httpPart === 'body' ? bodyAjv.compile(schema) : textAjv.compile(schema),
+  );
+}
+
+function fieldOf(error: FastifyError): string {
+  const v = error.validation?.[0];
+  if (!v) return error.validationContext ?? 'body';
+  const params = v.params as { missingProperty?: string; additionalProperty?: string };
+  const segments = v.instancePath.split('/').filter(Boolean);
+  if (params.missingProperty) segments.push(params.missingProperty);
+  if (params.additionalProperty) segments.push(params.additionalProperty);
+  return segments.join('.') || (error.validationContext ?? 'body');
+}
+
+function setErrorHandling(app: App) {
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
+    reply
+      .code(404)
+      .send(errorBody(404, 'ROUTE_NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0]} not found`, { requestId: request.id }));
+  });
+
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const requestId = request.id;
+    if (error instanceof AppError) {
+      return reply
+        .code(error.statusCode)
+        .send(errorBody(error.statusCode, error.code, error.message, { ...error.details, requestId }));
+    }
+    if (error.validation) {
+      const field = fieldOf(error);
+      const v = error.validation[0];
+      const params = v?.params as { additionalProperty?: string } | undefined;
+      const message = params?.additionalProperty
+        ? `${field} is not allowed`
+        : `${field} ${v?.message ?? 'is invalid'}`;
+      return reply.code(400).send(errorBody(400, 'VALIDATION_FAILED', message, { field, requestId }));
+    }
+    const status = error.statusCode ?? 500;
+    const mapped = mapFrameworkError(error.code, status);
+    if (mapped) {
+      return reply.code(mapped.status).send(errorBody(mapped.status, mapped.code, error.message, { requestId }));
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.code(500).send(errorBody(500, 'INTERNAL_ERROR', 'Internal server error', { requestId }));
+  });
+}
+
+function mapFrameworkError(code: string | undefined, status: number): { status: number; code: ErrorCode } | null {
+  switch (code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, code: 'INVALID_JSON' };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+    case 'FST_REQ_FILE_TOO_LARGE':
+    case 'FST_PARTS_LIMIT':
+    case 'FST_FILES_LIMIT':
+    case 'FST_FIELDS_LIMIT':
+      return { status: 413, code: 'PAYLOAD_TOO_LARGE' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
+      return { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' };
+  }
+  if (status === 429) return { status, code: 'RATE_LIMITED' };
+  if (status >= 400 && status < 500) {
+    if (status === 401) return { status, code: 'UNAUTHORIZED' };
+    if (status === 404) return { status, code: 'NOT_FOUND' };
+    if (status === 413) return { status, code: 'PAYLOAD_TOO_LARGE' };
+    if (status === 415) return { status, code: 'UNSUPPORTED_MEDIA_TYPE' };
+    return { status: 400, code: 'VALIDATION_FAILED' };
+  }
+  return null;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.gif': 'image/gif', '.webp': 'image/webp',
+  '.avif': 'image/avif', '.mp4': 'video/mp4', '.mov': 'video/quicktime', '.webm': 'video/webm',
+  '.mp3': 'audio/mpeg', '.m4a': 'audio/mp4', '.ogg': 'audio/ogg', '.wav': 'audio/wav', '.pdf': 'application/pdf',
+};
+
+/** The local storage's objects, at /uploads/<key>. Keys that could leave the folder are 404s. */
+function serveLocalUploads(app: App, storage: LocalStorage) {
+  app.get('/uploads/*', { schema: { hide: true } }, async (request, reply) => {
+    const key = (request.params as { '*': string })['*'];
+    const file = storage.pathOf(key);
+    const info = file ? await stat(file).catch(() => null) : null;
+    if (!file || !info?.isFile()) throw new AppError('NOT_FOUND', 'No such file');
+    reply.header('content-type', CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream');
+    reply.header('content-length', info.size);
+    reply.header('cache-control', 'public, max-age=31536000, immutable');
+    return reply.send(createReadStream(file));
+  });
+}
+
+export type { Database };

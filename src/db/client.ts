@@ -1,0 +1,97 @@
+// The database: PGlite in-process (embedded default) or PostgreSQL through postgres.js.
+// Same schema, same migrations, same SQL. Raw SQL results come back as plain row arrays on both.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import { sql, type SQL } from 'drizzle-orm';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import postgres from 'postgres';
+import * as schema from './schema.js';
+
+export type Schema = typeof schema;
+/** A drizzle handle: the database itself or an open transaction; both run the same queries. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+
+export const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
+
+export interface Database {
+  kind: 'pglite' | 'postgres';
+  db: Db;
+  migrate(): Promise<void>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  url: string | null;
+  poolSize: number;
+  /** PGlite data folder; null keeps the database in memory. */
+  pgliteDir: string | null;
+  /** An already open PGlite (tests share one migrated instance per worker). */
+  pglite?: PGlite;
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  if (options.url) {
+    const client = postgres(options.url, {
+      max: options.poolSize,
+      onnotice: () => {},
+      connection: { TimeZone: 'UTC', application_name: 'chat-service' },
+    });
+    const db = drizzlePostgres(client, { schema }) as unknown as Db;
+    return {
+      kind: 'postgres',
+      db,
+      migrate: () => migratePostgres(drizzlePostgres(client, { schema }), { migrationsFolder }),
+      ping: async () => {
+        await client`select 1`;
+      },
+      close: () => client.end({ timeout: 5 }),
+    };
+  }
+  let pg = options.pglite;
+  const owned = !pg;
+  if (!pg) {
+    if (options.pgliteDir) mkdirSync(options.pgliteDir, { recursive: true });
+    pg = new PGlite(options.pgliteDir ?? undefined);
+    await pg.waitReady;
+    await pg.exec(`SET TIME ZONE 'UTC'`);
+  }
+  const client = pg;
+  // PGlite is one connection: it queues queries and runs a transaction exclusively, so a
+  // request's statements never land inside another request's open transaction (test/db.test.ts).
+  const db = drizzlePglite(client, { schema }) as unknown as Db;
+  return {
+    kind: 'pglite',
+    db,
+    migrate: () => migratePglite(drizzlePglite(client, { schema }), { migrationsFolder }),
+    ping: async () => {
+      await client.query('select 1');
+    },
+    close: async () => {
+      if (owned) await client.close();
+    },
+  };
+}
+
+/** Runs raw SQL and returns its rows, whichever driver is underneath. */
+export async function rows<T = Record<string, unknown>>(db: Db, query: SQL): Promise<T[]> {
+  const result: any = await db.execute(query);
+  return (Array.isArray(result) ? result : result.rows) as T[];
+}
+
+export async function one<T = Record<string, unknown>>(db: Db, query: SQL): Promise<T | undefined> {
+  return (await rows<T>(db, query))[0];
+}
+
+/** A text[] parameter that works the same on postgres.js and PGlite (both get one text literal). */
+export function textArray(values: readonly string[]): SQL {
+  return sql`${'{' + values.map((v) => '"' + v.replace(/(["\\])/g, '\\$1') + '"').join(',') + '}'}::text[]`;
+}
+
+export { sql };

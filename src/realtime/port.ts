@@ -1,0 +1,21 @@
+// The realtime port: reach every socket of some users (on every node), and know who is online.
+export interface NotifyOptions {
+  /** The socket that made the request: it does not get the event (rulings.md 7). */
+  exceptSocket?: string;
+}
+
+export interface Realtime {
+  notify(userIds: string[], event: string, payload: unknown, options?: NotifyOptions): void;
+  /** The subset of these users with at least one connected socket on any node. */
+  onlineUsers(userIds: string[]): Promise<Set<string>>;
+}
+
+/** Per-user socket counts; the local one lives in memory, the Redis one spans nodes. */
+export interface Presence {
+  /** Returns true when this made the user go online (first socket anywhere). */
+  connect(userId: string, socketId: string): Promise<boolean>;
+  /** Returns true when this made the user go offline (last socket anywhere). */
+  disconnect(userId: string, socketId: string): Promise<boolean>;
+  online(userIds: string[]): Promise<Set<string>>;
+  close(): Promise<void>;
+}

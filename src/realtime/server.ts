@@ -1,0 +1,118 @@
+// Socket.IO on the app's HTTP server: JWT checked at the handshake, one room per user, presence,
+// and the `notify` port services use (through Effects, after commit).
+import type { Server as HttpServer } from 'node:http';
+import type { FastifyBaseLogger } from 'fastify';
+import { Server, type ServerOptions, type Socket } from 'socket.io';
+import type { TokenService } from '../auth/tokens.js';
+import { isId } from '../shared/ids.js';
+import type { NotifyOptions, Presence, Realtime } from './port.js';
+
+export const userRoom = (userId: string) => `user:${userId}`;
+
+export interface SocketServerOptions {
+  httpServer: HttpServer;
+  tokens: TokenService;
+  presence: Presence;
+  log: FastifyBaseLogger;
+  corsOrigins: string[] | true;
+  recoveryWindowMs: number;
+  adapter?: ServerOptions['adapter'];
+  /** Users who share a chat with this user: they hear of its presence changes. */
+  contactsOf(userId: string): Promise<string[]>;
+  /** The chat's other participants when userId is one of them, else null. */
+  chatPeers(chatId: string, userId: string): Promise<string[] | null>;
+}
+
+export interface SocketServer extends Realtime {
+  io: Server;
+  close(): Promise<void>;
+}
+
+interface SocketData {
+  userId: string;
+}
+
+export function createSocketServer(options: SocketServerOptions): SocketServer {
+  const { presence, log } = options;
+  const io = new Server<any, any, any, SocketData>(options.httpServer, {
+    cors: { origin: options.corsOrigins, credentials: true },
+    adapter: options.adapter,
+    // Small frames are not worth compressing; it costs CPU on every broadcast.
+    perMessageDeflate: false,
+    connectionStateRecovery:
+      options.recoveryWindowMs > 0
+        ? { maxDisconnectionDuration: options.recoveryWindowMs, skipMiddlewares: true }
+        : undefined,
+  });
+
+  io.use(async (socket, next) => {
+    const token = socket.handshake.auth?.token ?? bearer(socket.handshake.headers.authorization);
+    const userId = typeof token === 'string' ? await options.tokens.verify(token).catch(() => null) : null;
+    if (!userId) return next(new Error('unauthorized'));
+    socket.data.userId = userId;
+    next();
+  });
+
+  const announce = async (userId: string, isOnline: boolean) => {
+    try {
+      const contacts = await options.contactsOf(userId);
+      if (contacts.length > 0) {
+        io.to(contacts.map(userRoom)).emit('presence', { user: userId, isOnline });
+      }
+    } catch (error) {
+      log.warn({ err: error, userId }, 'presence announcement failed');
+    }
+  };
+
+  io.on('connection', (socket: Socket<any, any, any, SocketData>) => {
+    const userId = socket.data.userId;
+    // A recovered socket keeps its rooms; joining again is harmless.
+    socket.join(userRoom(userId));
+    presence.connect(userId, socket.id).then(
+      async (cameOnline) => {
+        if (cameOnline) await announce(userId, true);
+      },
+      (error) => log.warn({ err: error }, 'presence connect failed'),
+    );
+    socket.on('disconnect', () => {
+      presence.disconnect(userId, socket.id).then(
+        async (wentOffline) => {
+          if (wentOffline) await announce(userId, false);
+        },
+        (error) => log.warn({ err: error }, 'presence disconnect failed'),
+      );
+    });
+    socket.on('typing', async (payload: unknown) => {
+      const chat = (payload as { chat?: unknown } | null)?.chat;
+      if (!isId(chat)) return;
+      try {
+        const peers = await options.chatPeers(chat, userId);
+        if (peers && peers.length > 0) io.to(peers.map(userRoom)).emit('typing', { chat, user: userId });
+      } catch (error) {
+        log.warn({ err: error }, 'typing relay failed');
+      }
+    });
+  });
+
+  return {
+    io,
+    notify(userIds: string[], event: string, payload: unknown, notifyOptions?: NotifyOptions) {
+      if (userIds.length === 0) return;
+      let target = io.to(userIds.map(userRoom));
+      if (notifyOptions?.exceptSocket) target = target.except(notifyOptions.exceptSocket);
+      target.emit(event, payload);
+    },
+    onlineUsers: (userIds: string[]) => presence.online(userIds),
+    async close() {
+      // Not io.close(): that also closes the HTTP server, which Fastify owns and closes itself.
+      io.disconnectSockets(true);
+      io.engine.close();
+      await io.of('/').adapter.close();
+      await presence.close();
+    },
+  };
+}
+
+function bearer(header: string | undefined): string | undefined {
+  return header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+}

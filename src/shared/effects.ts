@@ -1,0 +1,90 @@
+// Side effects that leave the process (socket events, pushes, object deletes) are collected while
+// a service works and fire only after its transaction commits (STYLE.md 7). Pushes and object
+// deletes are written as rows in the same transaction, so a crash after commit loses neither.
+import type { Db } from '../db/client.js';
+import { pendingObjectDeletes, pushOutbox } from '../db/schema.js';
+import type { Deps } from './deps.js';
+
+export interface PushMessage {
+  event: string;
+  chat?: string | null;
+  title: string;
+  body: string;
+}
+
+interface SocketEvent {
+  userIds: string[];
+  event: string;
+  payload: unknown;
+  exceptSocket?: string;
+}
+
+export class Effects {
+  private readonly events: SocketEvent[] = [];
+  private readonly pushes: { userIds: string[]; message: PushMessage }[] = [];
+  private readonly objectKeys: string[] = [];
+  private deleteIds: number[] = [];
+
+  /** A socket event to every socket of these users, but `exceptSocket` (rulings.md 7). */
+  emit(userIds: Iterable<string>, event: string, payload: unknown, exceptSocket?: string): void {
+    const ids = [...new Set(userIds)];
+    if (ids.length > 0) this.events.push({ userIds: ids, event, payload, exceptSocket });
+  }
+
+  push(userIds: Iterable<string>, message: PushMessage): void {
+    const ids = [...new Set(userIds)];
+    if (ids.length > 0) this.pushes.push({ userIds: ids, message });
+  }
+
+  /** Deletes a storage object after commit; a failed delete is retried by the worker. */
+  deleteObject(key: string | null | undefined): void {
+    if (key) this.objectKeys.push(key);
+  }
+
+  /** Writes the outbox rows; runs as the transaction's last statements. */
+  async persist(tx: Db): Promise<void> {
+    const pushRows = this.pushes.flatMap(({ userIds, message }) =>
+      userIds.map((userId) => ({
+        userId,
+        event: message.event,
+        chatId: message.chat ?? null,
+        title: message.title,
+        body: message.body,
+      })),
+    );
+    if (pushRows.length > 0) await tx.insert(pushOutbox).values(pushRows);
+    if (this.objectKeys.length > 0) {
+      const inserted = await tx
+        .insert(pendingObjectDeletes)
+        .values(this.objectKeys.map((key) => ({ key })))
+        .returning({ id: pendingObjectDeletes.id });
+      this.deleteIds = inserted.map((r) => r.id);
+    }
+  }
+
+  /** After commit: sockets now, and the workers woken for the rows persist() wrote. */
+  fire(deps: Pick<Deps, 'realtime' | 'pushWorker' | 'objectDeleter'>): void {
+    for (const e of this.events) {
+      deps.realtime.notify(e.userIds, e.event, e.payload, { exceptSocket: e.exceptSocket });
+    }
+    if (this.pushes.length > 0) deps.pushWorker.wake();
+    if (this.deleteIds.length > 0) deps.objectDeleter.deleteNow(this.deleteIds);
+  }
+}
+
+/**
+ * Runs `work` in one transaction; its effects fire after commit and never after a rollback.
+ */
+export async function transaction<T>(
+  deps: Pick<Deps, 'database' | 'realtime' | 'pushWorker' | 'objectDeleter'>,
+  work: (tx: Db, effects: Effects) => Promise<T>,
+): Promise<T> {
+  const effects = new Effects();
+  const result = await deps.database.db.transaction(async (tx) => {
+    const value = await work(tx as unknown as Db, effects);
+    await effects.persist(tx as unknown as Db);
+    return value;
+  });
+  effects.fire(deps);
+  return result;
+}

@@ -1,0 +1,83 @@
+// One error type, one closed set of codes (rulings.md 4). Services throw AppError; the one
+// error handler in app.ts turns it, and Fastify's own errors, into the error body.
+import { STATUS_CODES } from 'node:http';
+
+export const ErrorCode = {
+  VALIDATION_FAILED: 400,
+  INVALID_JSON: 400,
+  INVALID_ID: 400,
+  INVALID_CONNECTION: 400,
+  NOT_A_GROUP: 400,
+  NOT_ONE_TO_ONE: 400,
+  UNAUTHORIZED: 401,
+  INVALID_CREDENTIALS: 401,
+  FORBIDDEN: 403,
+  NOT_A_PARTICIPANT: 403,
+  NOT_AN_ADMIN: 403,
+  NOT_THE_SENDER: 403,
+  BLOCKED: 403,
+  RESTRICTED: 403,
+  NOT_FOLLOWED: 403,
+  POSTING_NOT_ALLOWED: 403,
+  EVENT_NOT_ACTIVE: 403,
+  NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  USER_NOT_FOUND: 404,
+  CHAT_NOT_FOUND: 404,
+  PARTICIPANT_NOT_FOUND: 404,
+  MESSAGE_NOT_FOUND: 404,
+  CONNECTION_NOT_FOUND: 404,
+  EVENT_NOT_FOUND: 404,
+  REQUEST_NOT_FOUND: 404,
+  REEL_NOT_FOUND: 404,
+  USERNAME_TAKEN: 409,
+  ALREADY_PARTICIPANT: 409,
+  LAST_ADMIN: 409,
+  REQUEST_PENDING: 409,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  INTERNAL_ERROR: 500,
+  SERVICE_UNAVAILABLE: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCode;
+
+export class AppError extends Error {
+  readonly statusCode: number;
+  readonly details?: Record<string, unknown>;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'AppError';
+    this.statusCode = ErrorCode[code];
+    this.details = details;
+  }
+}
+
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  code: string;
+  message: string;
+  [extra: string]: unknown;
+}
+
+export function errorBody(statusCode: number, code: string, message: string, extra?: Record<string, unknown>): ErrorBody {
+  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message, ...extra };
+}
+
+/** PostgreSQL error code of a driver error (postgres.js and PGlite both expose `code`). */
+export function pgErrorCode(error: unknown): string | undefined {
+  const e = error as { code?: unknown; cause?: { code?: unknown } } | null;
+  const code = e?.code ?? e?.cause?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export const isUniqueViolation = (error: unknown) => pgErrorCode(error) === '23505';
+export const isForeignKeyViolation = (error: unknown) => pgErrorCode(error) === '23503';

@@ -1,0 +1,47 @@
+// Schemas shared by many routes. Types come from them (Static<>), never declared twice.
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ID_PATTERN } from './ids.js';
+
+export const Id = Type.String({ pattern: ID_PATTERN, description: '24-hex id (rulings.md 1)', examples: ['68d134f972f149b17a222c03'] });
+export const DateTime = Type.String({ format: 'date-time', examples: ['2025-09-25T10:52:56.333Z'] });
+/** rulings.md 7: the requesting socket, excluded from the events it causes. */
+export const SocketId = Type.String({ pattern: '^[A-Za-z0-9\\-_]{16,25}$' });
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
+
+/** rulings.md 5: page ≥ 1, 1 ≤ limit ≤ 100. */
+export const paginationQuery = (defaultLimit = 10) => ({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: defaultLimit }),
+  page: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
+});
+
+/** rulings.md 6: query booleans arrive as the strings true/false. */
+export const QueryBoolean = Type.Boolean();
+
+export const UserBrief = Type.Object({
+  _id: Id,
+  name: Type.String(),
+  username: Type.String(),
+  photo: Type.Optional(Type.String()),
+});
+export type UserBrief = Static<typeof UserBrief>;
+
+export const UserWithPresence = Type.Object({
+  ...UserBrief.properties,
+  isOnline: Type.Optional(Type.Boolean()),
+});
+
+export const Success = Type.Object({ success: Type.Literal(true) });
+
+export const ErrorResponse = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    error: Type.String(),
+    code: Type.String(),
+    message: Type.String(),
+  },
+  { additionalProperties: true },
+);
+
+export const Auth = [{ bearerAuth: [] }];

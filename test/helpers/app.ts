@@ -1,0 +1,142 @@
+// The real app for tests: PGlite (one migrated instance per worker, kept across test files) or the
+// suite's PostgreSQL, listening on a free port so real Socket.IO clients can connect.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { io as connect, type Socket } from 'socket.io-client';
+import { inject } from 'vitest';
+import { buildApp, type BuildOptions, type Service } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { openDatabase } from '../../src/db/client.js';
+
+export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-0123456789';
+export const dbKind = (process.env.TEST_DB ?? 'pglite') as 'pglite' | 'postgres';
+
+let sharedPglite: Promise<PGlite> | null = null;
+
+function pglite(): Promise<PGlite> {
+  sharedPglite ??= (async () => {
+    const pg = new PGlite();
+    await pg.waitReady;
+    await pg.exec(`SET TIME ZONE 'UTC'`);
+    const database = await openDatabase({ url: null, poolSize: 1, pgliteDir: null, pglite: pg });
+    await database.migrate();
+    return pg;
+  })();
+  return sharedPglite;
+}
+
+export interface TestUser {
+  id: string;
+  name: string;
+  username: string;
+  token: string;
+  auth: { authorization: string };
+}
+
+export interface TestApp extends Service {
+  url: string;
+  kind: 'pglite' | 'postgres';
+  /** A new user with a fresh name; the tests isolate themselves by fresh users. */
+  user(overrides?: { name?: string; username?: string }): Promise<TestUser>;
+  socket(user: TestUser, options?: { connect?: boolean }): Promise<Socket>;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+export function unique(prefix = 'u'): string {
+  counter++;
+  return `${prefix}${counter.toString(36)}${randomBytes(4).toString('hex')}`;
+}
+
+export async function startApp(
+  env: Record<string, string> = {},
+  options: Omit<BuildOptions, 'config'> = {},
+): Promise<TestApp> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'chat-test-'));
+  const databaseUrl = dbKind === 'postgres' ? inject('databaseUrl') : '';
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    JWT_SECRET: TEST_JWT_SECRET,
+    DATA_DIR: dataDir,
+    DATABASE_URL: databaseUrl,
+    DATABASE_POOL_SIZE: '5',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    PUBLIC_URL: 'http://127.0.0.1:0',
+    PUSH_WORKER_INTERVAL_MS: '60000',
+    ...env,
+  });
+  const service = await buildApp({
+    config,
+    migrate: false,
+    ...(dbKind === 'pglite' ? { pglite: await pglite() } : {}),
+    ...options,
+  });
+  await service.app.listen({ port: 0, host: '127.0.0.1' });
+  const address = service.app.server.address();
+  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const sockets: Socket[] = [];
+
+  return {
+    ...service,
+    url,
+    kind: dbKind,
+    async user(overrides = {}) {
+      const username = overrides.username ?? unique('user_');
+      const name = overrides.name ?? `Name ${username}`;
+      const res = await service.app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        payload: { name, username, password: 'password123' },
+      });
+      if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`);
+      const body = res.json();
+      return { id: body.user._id, name, username, token: body.token, auth: { authorization: `Bearer ${body.token}` } };
+    },
+    async socket(user, socketOptions = {}) {
+      const socket = connect(url, { auth: { token: user.token }, transports: ['websocket'], reconnection: false, forceNew: true });
+      sockets.push(socket);
+      if (socketOptions.connect !== false) {
+        await new Promise<void>((resolve, reject) => {
+          socket.once('connect', () => resolve());
+          socket.once('connect_error', reject);
+        });
+      }
+      return socket;
+    },
+    async close() {
+      for (const s of sockets) s.disconnect();
+      await service.app.close();
+    },
+  };
+}
+
+/** Resolves with the next `event` on the socket, or rejects after `ms`. */
+export function nextEvent<T = any>(socket: Socket, event: string, ms = 3000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, on);
+      reject(new Error(`no ${event} within ${ms} ms`));
+    }, ms);
+    const on = (payload: T) => {
+      clearTimeout(timer);
+      resolve(payload);
+    };
+    socket.once(event, on);
+  });
+}
+
+/** Collects every `event` on the socket, to assert later that one did NOT arrive. */
+export function record<T = any>(socket: Socket, event: string): T[] {
+  const seen: T[] = [];
+  socket.on(event, (payload: T) => seen.push(payload));
+  return seen;
+}
+
+export const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
+
+export const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+export const OBJECT_ID = /^[0-9a-f]{24}$/;

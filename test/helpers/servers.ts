@@ -1,0 +1,81 @@
+// Throw-away servers for the tests: PostgreSQL (initdb/pg_ctl) and Redis, on free loopback ports.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** PostgreSQL refuses to run as root: as root, run its tools as the postgres user. */
+function asPostgres(command: string, args: string[]) {
+  const isRoot = process.getuid?.() === 0;
+  const [cmd, argv] = isRoot ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+  const result = spawnSync(cmd, argv, { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${command} failed: ${result.stderr || result.stdout}`);
+}
+
+export interface RunningServer {
+  url: string;
+  stop(): void;
+}
+
+export async function startPostgres(): Promise<RunningServer> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'chat-pg-'));
+  const data = path.join(dir, 'data');
+  if (process.getuid?.() === 0) {
+    chmodSync(dir, 0o755);
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    chownSync(dir, uid, gid);
+  }
+  const port = await freePort();
+  asPostgres(`${PG_BIN}/initdb`, ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+  asPostgres(`${PG_BIN}/pg_ctl`, [
+    '-D', data, '-l', path.join(dir, 'log'), '-w', '-o',
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`,
+    'start',
+  ]);
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    stop() {
+      try {
+        asPostgres(`${PG_BIN}/pg_ctl`, ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+export async function startRedis(): Promise<RunningServer> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'chat-redis-'));
+  const port = await freePort();
+  const pidfile = path.join(dir, 'redis.pid');
+  execFileSync('redis-server', [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--daemonize', 'yes', '--pidfile', pidfile, '--dir', dir,
+  ]);
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop() {
+      try {
+        execFileSync('redis-cli', ['-p', String(port), 'shutdown', 'nosave']);
+      } catch {
+        // already gone
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
