@@ -25,6 +25,7 @@ CREATE TABLE "chats" (
 	"allow_public_post" boolean DEFAULT true NOT NULL,
 	"photo" text,
 	"photo_key" text,
+	"tags" jsonb DEFAULT '[]'::jsonb NOT NULL,
 	"event_id" char(24),
 	"last_message_id" char(24),
 	"last_message_at" timestamp (3) with time zone,
@@ -238,6 +239,7 @@ CREATE INDEX "chats_group_updated_idx" ON "chats" USING btree ("updated_at") WHE
 CREATE INDEX "chats_creator_idx" ON "chats" USING btree ("creator_id");--> statement-breakpoint
 CREATE INDEX "connections_requester_idx" ON "connections" USING btree ("requester_id","user_id");--> statement-breakpoint
 CREATE INDEX "connections_user_idx" ON "connections" USING btree ("user_id","requester_id");--> statement-breakpoint
+CREATE UNIQUE INDEX "connections_live_pair_key" ON "connections" USING btree (least("requester_id", "user_id"),greatest("requester_id", "user_id")) WHERE "connections"."status" in ('pending','accepted');--> statement-breakpoint
 CREATE INDEX "devices_user_idx" ON "devices" USING btree ("user_id");--> statement-breakpoint
 CREATE UNIQUE INDEX "events_chat_key" ON "events" USING btree ("chat_id");--> statement-breakpoint
 CREATE INDEX "follows_followee_idx" ON "follows" USING btree ("followee_id");--> statement-breakpoint

@@ -18,12 +18,18 @@ import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
 import { createPushWorker, type PushWorker } from './push/worker.js';
 import { LoggingPushSender, type PushSender } from './push/sender.js';
+import { FcmPushSender } from './push/fcm.js';
 import { LocalPresence } from './realtime/presence-local.js';
+import { RedisPresence } from './realtime/presence-redis.js';
+import { closeRedis, connectRedis, createSocketAdapter, pingRedis, type Redis } from './realtime/redis.js';
+import { registerRateLimit } from './ratelimit/plugin.js';
+import type { Presence } from './realtime/port.js';
 import { createSocketServer, type SocketServer } from './realtime/server.js';
 import { AppError, errorBody, ErrorCode } from './shared/errors.js';
 import type { Deps } from './shared/deps.js';
 import { createObjectDeleter } from './storage/deleter.js';
 import { LocalStorage } from './storage/local.js';
+import { S3Storage } from './storage/s3.js';
 import type { Storage } from './storage/port.js';
 import { registerPublicRoutes, registerRoutes } from './routes.js';
 import { chatPeers, contactsOf } from './realtime/queries.js';
@@ -53,6 +59,9 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
     bodyLimit: config.bodyLimit,
     trustProxy: true,
     genReqId: () => crypto.randomUUID(),
+    // find-my-way answers 414 to a path parameter over 100 characters by default; an FCM token in
+    // DELETE /devices/:token is ~160-250 (bounded to 4096 by its schema).
+    routerOptions: { maxParamLength: 5000 },
     ajv: { customOptions: {} },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
@@ -62,11 +71,19 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
   const database = await openDatabase({ ...config.database, pglite: options.pglite });
   if (options.migrate !== false) await database.migrate();
 
-  const storage = options.storage ?? createStorage(config);
+  const ownStorage = options.storage ? null : createStorage(config);
+  const storage = options.storage ?? ownStorage!;
   const tokens = createTokenService(config);
   const log = app.log;
-  const presence = new LocalPresence();
-  const pushWorker: PushWorker = createPushWorker(database, options.pushSender ?? new LoggingPushSender(log), log, {
+  // REDIS_URL: fan-out, presence, rate-limit counters and socket sessions span all nodes.
+  const redis: Redis | null = config.redis.url ? await connectRedis(config.redis.url, log) : null;
+  let presence: Presence = new LocalPresence();
+  if (redis) {
+    const redisPresence = new RedisPresence(redis, { ttlSeconds: config.realtime.presenceTtlSeconds, log });
+    await redisPresence.start();
+    presence = redisPresence;
+  }
+  const pushWorker: PushWorker = createPushWorker(database, options.pushSender ?? createPushSender(config, log), log, {
     intervalMs: config.push.workerIntervalMs,
     maxAttempts: config.push.maxAttempts,
   });
@@ -79,6 +96,7 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
     log,
     corsOrigins: config.corsOrigins,
     recoveryWindowMs: config.realtime.recoveryWindowMs,
+    adapter: redis ? createSocketAdapter(redis) : undefined,
     contactsOf: (userId) => contactsOf(database.db, userId),
     chatPeers: (chatId, userId) => chatPeers(database.db, chatId, userId),
   });
@@ -86,6 +104,8 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
   const deps: Deps = { config, database, realtime: socket, storage, pushWorker, objectDeleter, tokens, log };
 
   await app.register(cors, { origin: config.corsOrigins, credentials: true });
+  // Before every route: the limit hooks onto routes as they are declared.
+  await registerRateLimit(app, { perMinute: config.limits.rateLimitPerMinute, redis });
   await app.register(multipart, {
     limits: { fileSize: config.limits.uploadMaxBytes, files: 1, fields: 20, fieldSize: 64 * 1024 },
   });
@@ -99,13 +119,18 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
 
   if (storage instanceof LocalStorage) serveLocalUploads(app, storage);
 
-  app.get('/health', { schema: { hide: false, tags: ['health'] } }, async (_request, reply) => {
-    const db = await database.ping().then(
-      () => 'ok' as const,
-      () => 'down' as const,
-    );
-    const body = { status: db === 'ok' ? 'ok' : 'degraded', db, redis: 'off' };
-    return reply.code(db === 'ok' ? 200 : 503).send(body);
+  // Load balancers poll it: never rate limited. 503 when a configured dependency is down.
+  app.get('/health', { schema: { hide: false, tags: ['health'] }, config: { rateLimit: false } }, async (_request, reply) => {
+    const [db, redisState] = await Promise.all([
+      database.ping().then(
+        () => 'ok' as const,
+        () => 'down' as const,
+      ),
+      redis ? pingRedis(redis) : ('off' as const),
+    ]);
+    const healthy = db === 'ok' && redisState !== 'down';
+    const body = { status: healthy ? 'ok' : 'degraded', db, redis: redisState };
+    return reply.code(healthy ? 200 : 503).send(body);
   });
 
   await app.register(async (scope) => {
@@ -117,10 +142,18 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
   pushWorker.start();
   objectDeleter.start(Math.max(1000, config.push.workerIntervalMs));
 
+  // Shutdown (main.ts, SIGTERM): preClose ends the socket connections (open websockets would keep
+  // the HTTP server from closing); Fastify then stops accepting and lets in-flight requests
+  // finish; onClose stops the workers after their current pass, then Redis and the database.
+  app.addHook('preClose', async () => {
+    await socket.drain();
+  });
   app.addHook('onClose', async () => {
     await socket.close();
     await pushWorker.stop();
     await objectDeleter.stop();
+    ownStorage?.close?.();
+    if (redis) await closeRedis(redis);
     await database.close();
   });
 
@@ -129,7 +162,12 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
 
 function createStorage(config: Config): Storage {
   if (config.storage.kind === 'local') return new LocalStorage(config.storage.dir, config.storage.publicUrl);
-  throw new Error('S3 storage is not available in this build');
+  return new S3Storage(config.storage);
+}
+
+/** FCM HTTP v1 when FCM_CREDENTIALS is set; otherwise pushes are only logged (DESIGN.md). */
+function createPushSender(config: Config, log: App['log']): PushSender {
+  return config.push.fcm ? new FcmPushSender(config.push.fcm, { log }) : new LoggingPushSender(log);
 }
 
 /**
@@ -143,6 +181,11 @@ function setValidation(app: App) {
   app.setValidatorCompiler(({ schema, httpPart }) =>
     httpPart === 'body' ? bodyAjv.compile(schema) : textAjv.compile(schema),
   );
+  // A request sent without any body is validated as `{}`: a body of optional fields only, such as
+  // {socket?} (rulings.md 7), may be left out, and a missing required field is named as usual.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined && request.routeOptions.schema?.body) request.body = {};
+  });
 }
 
 function fieldOf(error: FastifyError): string {

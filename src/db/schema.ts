@@ -72,6 +72,11 @@ export const connections = pgTable(
     check('connections_status_check', sql`${t.status} in ('pending','accepted','rejected')`),
     index('connections_requester_idx').on(t.requesterId, t.userId),
     index('connections_user_idx').on(t.userId, t.requesterId),
+    // One live (pending or accepted) connection per pair, whichever side asked: a second request
+    // racing the first fails here and is answered 409 CONNECTION_EXISTS.
+    uniqueIndex('connections_live_pair_key')
+      .on(sql`least(${t.requesterId}, ${t.userId})`, sql`greatest(${t.requesterId}, ${t.userId})`)
+      .where(sql`${t.status} in ('pending','accepted')`),
   ],
 );
 
@@ -108,6 +113,11 @@ export const chats = pgTable(
     photo: text('photo'),
     /** Storage key of the photo when it is one of ours, to delete it later. */
     photoKey: text('photo_key'),
+    /**
+     * The category's tags ([{tag, label}]) copied from config.catalog when the category is set
+     * (rulings.md 14), so every chat view (socket payloads too) reads them without the config.
+     */
+    tags: jsonb('tags').notNull().default(sql`'[]'::jsonb`),
     eventId: id('event_id'),
     lastMessageId: id('last_message_id'),
     lastMessageAt: ts('last_message_at'),

@@ -17,5 +17,12 @@ export interface Presence {
   /** Returns true when this made the user go offline (last socket anywhere). */
   disconnect(userId: string, socketId: string): Promise<boolean>;
   online(userIds: string[]): Promise<Set<string>>;
+  /**
+   * Transitions the presence finds by itself, not through connect/disconnect on this node: the
+   * users of a dead node going offline, this node's users coming back after Redis lost them.
+   */
+  onTransition?(listener: PresenceListener): void;
   close(): Promise<void>;
 }
+
+export type PresenceListener = (userIds: string[], isOnline: boolean) => void;

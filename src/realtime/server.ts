@@ -25,6 +25,13 @@ export interface SocketServerOptions {
 
 export interface SocketServer extends Realtime {
   io: Server;
+  /**
+   * Shutdown, first step (before the HTTP server closes): ends every connection as a transport
+   * close, which clients answer by reconnecting (to another node behind the load balancer) with
+   * connection state recovery, and waits for the presence updates and announcements it causes.
+   */
+  drain(): Promise<void>;
+  /** Shutdown, last step (after in-flight requests finished): the adapter and presence. */
   close(): Promise<void>;
 }
 
@@ -53,6 +60,13 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
     next();
   });
 
+  // Presence work still running (Redis round trips, contact lookups, emits): drain() waits for it.
+  const pending = new Set<Promise<unknown>>();
+  const track = (work: Promise<unknown>) => {
+    pending.add(work);
+    void work.finally(() => pending.delete(work));
+  };
+
   const announce = async (userId: string, isOnline: boolean) => {
     try {
       const contacts = await options.contactsOf(userId);
@@ -64,22 +78,35 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
     }
   };
 
+  // A dead node's users (reaped by this node's presence heartbeat) go offline for their contacts.
+  presence.onTransition?.((userIds, isOnline) => {
+    track(
+      (async () => {
+        for (const userId of userIds) await announce(userId, isOnline);
+      })(),
+    );
+  });
+
   io.on('connection', (socket: Socket<any, any, any, SocketData>) => {
     const userId = socket.data.userId;
     // A recovered socket keeps its rooms; joining again is harmless.
     socket.join(userRoom(userId));
-    presence.connect(userId, socket.id).then(
-      async (cameOnline) => {
-        if (cameOnline) await announce(userId, true);
-      },
-      (error) => log.warn({ err: error }, 'presence connect failed'),
+    track(
+      presence.connect(userId, socket.id).then(
+        async (cameOnline) => {
+          if (cameOnline) await announce(userId, true);
+        },
+        (error) => log.warn({ err: error }, 'presence connect failed'),
+      ),
     );
     socket.on('disconnect', () => {
-      presence.disconnect(userId, socket.id).then(
-        async (wentOffline) => {
-          if (wentOffline) await announce(userId, false);
-        },
-        (error) => log.warn({ err: error }, 'presence disconnect failed'),
+      track(
+        presence.disconnect(userId, socket.id).then(
+          async (wentOffline) => {
+            if (wentOffline) await announce(userId, false);
+          },
+          (error) => log.warn({ err: error }, 'presence disconnect failed'),
+        ),
       );
     });
     socket.on('typing', async (payload: unknown) => {
@@ -103,10 +130,17 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
       target.emit(event, payload);
     },
     onlineUsers: (userIds: string[]) => presence.online(userIds),
-    async close() {
-      // Not io.close(): that also closes the HTTP server, which Fastify owns and closes itself.
-      io.disconnectSockets(true);
+    async drain() {
+      // Not io.disconnectSockets(true): its DISCONNECT packet means "server kicked you" and
+      // socket.io-client does not reconnect after it. Closing the transports is a recoverable
+      // disconnect: the session is kept (in Redis with the streams adapter) for the recovery window.
+      // Not io.close() either: that also closes the HTTP server, which Fastify owns.
       io.engine.close();
+      while (pending.size > 0) await Promise.allSettled([...pending]);
+    },
+    async close() {
+      io.engine.close();
+      while (pending.size > 0) await Promise.allSettled([...pending]);
       await io.of('/').adapter.close();
       await presence.close();
     },

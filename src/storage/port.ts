@@ -7,6 +7,12 @@ export interface StoredObject {
   size: number;
 }
 
+/** A URL a client uploads one object to directly (HTTP PUT), and the object's public URL. */
+export interface PresignedPut {
+  url: string;
+  fileUrl: string;
+}
+
 export interface Storage {
   readonly kind: 'local' | 's3';
   /** Streams the body into the object; never buffers a whole file. */
@@ -16,6 +22,10 @@ export interface Storage {
   urlFor(key: string): string;
   /** The key of one of our own objects from its public URL, or null for any other URL. */
   keyFromUrl(url: string): string | null;
+  /** Direct client uploads; only stores that can sign URLs (S3) have it. */
+  presignPut?(key: string, contentType: string, size?: number): Promise<PresignedPut>;
+  /** Releases connections (S3 client sockets) when the app closes. */
+  close?(): void;
 }
 
 const SAFE_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/;

@@ -10,6 +10,8 @@ import { inject } from 'vitest';
 import { buildApp, type BuildOptions, type Service } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/client.js';
+import postgres from 'postgres';
+import { s3Env } from './s3.js';
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-0123456789';
 export const dbKind = (process.env.TEST_DB ?? 'pglite') as 'pglite' | 'postgres';
@@ -36,7 +38,8 @@ export interface TestUser {
   auth: { authorization: string };
 }
 
-export interface TestApp extends Service {
+// `socket` here opens a client socket; the server side is deps.realtime.
+export interface TestApp extends Omit<Service, 'socket'> {
   url: string;
   kind: 'pglite' | 'postgres';
   /** A new user with a fresh name; the tests isolate themselves by fresh users. */
@@ -51,12 +54,17 @@ export function unique(prefix = 'u'): string {
   return `${prefix}${counter.toString(36)}${randomBytes(4).toString('hex')}`;
 }
 
+/**
+ * `env` overrides the app's environment. `STORAGE: 's3'` stores uploads in the suite's s3rver
+ * (the S3_* variables of test/helpers/s3.ts) instead of a local folder.
+ */
 export async function startApp(
   env: Record<string, string> = {},
   options: Omit<BuildOptions, 'config'> = {},
 ): Promise<TestApp> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'chat-test-'));
   const databaseUrl = dbKind === 'postgres' ? inject('databaseUrl') : '';
+  const { STORAGE: storageKind, ...appEnv } = env;
   const config = loadConfig({
     NODE_ENV: 'test',
     JWT_SECRET: TEST_JWT_SECRET,
@@ -67,7 +75,8 @@ export async function startApp(
     HOST: '127.0.0.1',
     PUBLIC_URL: 'http://127.0.0.1:0',
     PUSH_WORKER_INTERVAL_MS: '60000',
-    ...env,
+    ...(storageKind === 's3' ? s3Env(inject('s3')) : {}),
+    ...appEnv,
   });
   const service = await buildApp({
     config,
@@ -140,3 +149,36 @@ export const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
 
 export const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 export const OBJECT_ID = /^[0-9a-f]{24}$/;
+
+/**
+ * A database no other test file touches, for tests of workers that take every due row of a table
+ * (push_outbox, pending_object_deletes): on PostgreSQL a new migrated database (pass `env` to
+ * startApp); on PGlite the worker's own instance, which only one test file uses at a time.
+ */
+export async function isolatedDatabase(): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
+  if (dbKind !== 'postgres') return { env: {}, drop: async () => {} };
+  const base = inject('databaseUrl');
+  const name = unique('test_').toLowerCase();
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  const admin = postgres(base, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`create database "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const database = await openDatabase({ url: url.toString(), poolSize: 1, pgliteDir: null });
+  await database.migrate();
+  await database.close();
+  return {
+    env: { DATABASE_URL: url.toString() },
+    async drop() {
+      const admin = postgres(base, { max: 1, onnotice: () => {} });
+      try {
+        await admin.unsafe(`drop database if exists "${name}" with (force)`);
+      } finally {
+        await admin.end();
+      }
+    },
+  };
+}

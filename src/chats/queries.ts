@@ -1,0 +1,405 @@
+// SQL of the chats resource. The hot reads (the chat list, a chat for a viewer, the chat document)
+// are one round trip each and build their JSON in the database.
+import { one, rows, sql, textArray, type Db } from '../db/client.js';
+import type { SQL } from 'drizzle-orm';
+import type { UserBrief } from '../shared/schemas.js';
+import type { ChatDocument, LastMessage } from './view.js';
+
+export interface ChatRow {
+  id: string;
+  isGroup: boolean;
+  creatorId: string;
+  userId: string | null;
+  pairKey: string | null;
+  meetMeId: string | null;
+  name: string | null;
+  category: string | null;
+  restricted: boolean;
+  allowPublicPost: boolean;
+  photo: string | null;
+  photoKey: string | null;
+  tags: { tag: string; label: string }[];
+  eventId: string | null;
+  lastMessageId: string | null;
+  lastMessageAt: string | null;
+  participantsCount: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const chatColumns = sql`c.id, c.is_group as "isGroup", c.creator_id as "creatorId", c.user_id as "userId",
+  c.pair_key as "pairKey", c.meet_me_id as "meetMeId", c.name, c.category, c.restricted,
+  c.allow_public_post as "allowPublicPost", c.photo, c.photo_key as "photoKey", c.tags,
+  c.event_id as "eventId", c.last_message_id as "lastMessageId", iso(c.last_message_at) as "lastMessageAt",
+  c.participants_count as "participantsCount", iso(c.created_at) as "createdAt", iso(c.updated_at) as "updatedAt"`;
+
+export async function findChat(db: Db, chatId: string, forUpdate: boolean): Promise<ChatRow | undefined> {
+  return one<ChatRow>(
+    db,
+    sql`select ${chatColumns} from chats c where c.id = ${chatId} ${forUpdate ? sql`for update` : sql``}`,
+  );
+}
+
+export async function findChatAndParticipant(
+  db: Db,
+  chatId: string,
+  userId: string,
+): Promise<
+  | {
+      participant: {
+        id: string;
+        isAdmin: boolean;
+        status: 'pending' | 'accepted' | 'rejected' | null;
+        lastReadAt: string;
+      } | null;
+    }
+  | undefined
+> {
+  return one(
+    db,
+    sql`select case when p.id is null then null else
+               jsonb_build_object('id', p.id, 'isAdmin', p.is_admin, 'status', p.status,
+                                  'lastReadAt', iso(p.last_read_at)) end as participant
+        from chats c left join participants p on p.chat_id = c.id and p.user_id = ${userId}
+        where c.id = ${chatId}`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chat JSON built in SQL (keys omitted when null, as the spec examples show).
+
+/** The chat document of chats row `c` (rulings.md 11: participants' user is the plain id). */
+const chatDocumentJson = sql`jsonb_strip_nulls(jsonb_build_object(
+  '_id', c.id, 'creator', c.creator_id, 'isGroup', c.is_group, 'category', c.category, 'name', c.name,
+  'allowPublicPost', c.allow_public_post, 'restricted', c.restricted, 'tags', c.tags,
+  'createdAt', iso(c.created_at), 'updatedAt', iso(c.updated_at), 'photo', c.photo,
+  'user', c.user_id, 'meetMe', c.meet_me_id, 'event', c.event_id,
+  'participants', coalesce((
+    select jsonb_agg(jsonb_build_object('user', p.user_id, 'isAdmin', case when p.is_admin then true end,
+                                        '_id', p.id, 'lastReadAt', iso(p.last_read_at), 'status', p.status)
+                     order by p.joined_at, p.id)
+    from participants p where p.chat_id = c.id), '[]'::jsonb)))`;
+
+export async function chatDocuments(db: Db, chatIds: string[]): Promise<ChatDocument[]> {
+  if (chatIds.length === 0) return [];
+  const found = await rows<{ doc: ChatDocument }>(
+    db,
+    sql`select ${chatDocumentJson} as doc from chats c where c.id = any(${textArray(chatIds)})`,
+  );
+  const byId = new Map(found.map((r) => [r.doc._id, r.doc]));
+  return chatIds.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));
+}
+
+/** A chat for a viewer before presence is added (isOnline comes from the realtime port). */
+export interface ChatForViewerRow {
+  _id: string;
+  creator: UserBrief;
+  user?: UserBrief;
+  isGroup: boolean;
+  category?: string;
+  name?: string;
+  photo?: string;
+  allowPublicPost: boolean;
+  restricted: boolean;
+  participants: {
+    user: UserBrief;
+    isAdmin?: true;
+    _id: string;
+    lastReadAt: string;
+    status?: 'pending' | 'accepted' | 'rejected';
+  }[];
+  participantsCount: number;
+  tags: { tag: string; label: string }[];
+  createdAt: string;
+  updatedAt: string;
+  meetMe?: string;
+  event?: string;
+  lastMessage: LastMessage | null;
+  unread: number;
+  isJoined: boolean;
+  areYouAdmin: boolean;
+}
+
+/**
+ * Chats row `c` as the viewer sees it; `vp` is the viewer's participant row (id, is_admin,
+ * last_read_at), null when the viewer is not a participant.
+ * - rulings.md 9: a one-to-one chat's name and photo are the other party's.
+ * - rulings.md 12: unread counts live messages after the viewer's lastReadAt not sent by them,
+ *   read from the partial index messages_chat_at_live_idx and capped at `unreadCap` (DESIGN.md
+ *   "Data that must stay fast"): a LIMITed subquery never counts more rows than the cap.
+ * - lastMessage is chats.last_message_id (kept by the messages writes), never a scan of messages.
+ */
+function chatForViewerJson(viewerId: string, unreadCap: number): SQL {
+  return sql`jsonb_strip_nulls(jsonb_build_object(
+    '_id', c.id,
+    'creator', (select user_brief(u) from users u where u.id = c.creator_id),
+    'user', (select user_brief(u) from users u where u.id = c.user_id),
+    'isGroup', c.is_group, 'category', c.category,
+    'name', case when c.is_group then c.name else other.name end,
+    'photo', case when c.is_group then c.photo else other.photo end,
+    'allowPublicPost', c.allow_public_post, 'restricted', c.restricted,
+    'participants', coalesce((
+      select jsonb_agg(jsonb_build_object('user', user_brief(u), 'isAdmin', case when p.is_admin then true end,
+                                          '_id', p.id, 'lastReadAt', iso(p.last_read_at), 'status', p.status)
+                       order by p.joined_at, p.id)
+      from participants p join users u on u.id = p.user_id where p.chat_id = c.id), '[]'::jsonb),
+    'participantsCount', c.participants_count,
+    'tags', c.tags, 'createdAt', iso(c.created_at), 'updatedAt', iso(c.updated_at),
+    'meetMe', c.meet_me_id, 'event', c.event_id,
+    'unread', (select count(*)::int from (
+        select 1 from messages m
+        where m.chat_id = c.id and m.deleted_at is null and m.at > vp.last_read_at and m.user_id <> ${viewerId}
+        limit ${unreadCap}) unread),
+    'isJoined', vp.id is not null,
+    'areYouAdmin', coalesce(vp.is_admin, false)))
+  || jsonb_build_object('lastMessage',
+       (select message_json(m) from messages m where m.id = c.last_message_id and m.deleted_at is null))`;
+}
+
+/** The other party of a one-to-one chat (for groups: unused). */
+function otherPartyJoin(viewerId: string): SQL {
+  return sql`left join users other on not c.is_group
+    and other.id = case when c.creator_id = ${viewerId} then c.user_id else c.creator_id end`;
+}
+
+export async function chatForViewer(
+  db: Db,
+  chatId: string,
+  viewerId: string,
+  unreadCap: number,
+): Promise<ChatForViewerRow | null> {
+  const row = await one<{ chat: ChatForViewerRow }>(
+    db,
+    sql`select ${chatForViewerJson(viewerId, unreadCap)} as chat
+        from chats c
+        left join participants vp on vp.chat_id = c.id and vp.user_id = ${viewerId}
+        ${otherPartyJoin(viewerId)}
+        where c.id = ${chatId}`,
+  );
+  return row?.chat ?? null;
+}
+
+export interface ChatListFilter {
+  limit: number;
+  page: number;
+  search?: string;
+  group?: boolean;
+  meetMeOnly?: boolean;
+}
+
+/** ILIKE pattern matching `text` anywhere, with the pattern characters escaped. */
+function containsPattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, '\\$&')}%`;
+}
+
+/**
+ * GET /chats in one round trip: the viewer's participant rows in the order of the index
+ * participants_user_activity_idx (user_id, activity_at DESC NULLS LAST, chat_id DESC NULLS LAST),
+ * one page of them, then each chat's JSON; plus the total count of matches (rulings.md 5).
+ * chats is joined for the filter only when search or meetMeOnly need it.
+ */
+export async function listChats(
+  db: Db,
+  viewerId: string,
+  filter: ChatListFilter,
+  unreadCap: number,
+): Promise<{ chats: ChatForViewerRow[]; count: number }> {
+  const conditions: SQL[] = [sql`p.user_id = ${viewerId}`];
+  if (filter.group !== undefined) conditions.push(sql`p.is_group = ${filter.group}`);
+  // rulings.md 15: meetMeOnly narrows the one-to-one chats to those made from a meet-me connection.
+  if (filter.meetMeOnly) conditions.push(sql`(p.is_group or c.meet_me_id is not null)`);
+  if (filter.search) {
+    // rulings.md 15: the group's name, or a one-to-one chat's other party's name or username.
+    const pattern = containsPattern(filter.search);
+    conditions.push(sql`(case when c.is_group then c.name ilike ${pattern}
+      else exists (select 1 from users o
+                   where o.id = case when c.creator_id = ${viewerId} then c.user_id else c.creator_id end
+                     and (o.name ilike ${pattern} or o.username ilike ${pattern})) end)`);
+  }
+  const needsChat = filter.meetMeOnly || !!filter.search;
+  const from = needsChat ? sql`participants p join chats c on c.id = p.chat_id` : sql`participants p`;
+  const where = sql.join(conditions, sql` and `);
+  const offset = (filter.page - 1) * filter.limit;
+
+  const row = await one<{ count: number; chats: ChatForViewerRow[] }>(
+    db,
+    sql`with page as (
+          select p.id, p.chat_id, p.is_admin, p.last_read_at, p.activity_at
+          from ${from}
+          where ${where}
+          order by p.activity_at desc nulls last, p.chat_id desc nulls last
+          limit ${filter.limit} offset ${offset}
+        )
+        select
+          (select count(*)::int from ${from} where ${where}) as count,
+          coalesce((
+            select jsonb_agg(${chatForViewerJson(viewerId, unreadCap)}
+                             order by vp.activity_at desc nulls last, vp.chat_id desc nulls last)
+            from page vp
+            join chats c on c.id = vp.chat_id
+            ${otherPartyJoin(viewerId)}), '[]'::jsonb) as chats`,
+  );
+  return { chats: row!.chats, count: row!.count };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes
+
+export function pairKeyOf(a: string, b: string): string {
+  return a < b ? `${a}:${b}` : `${b}:${a}`;
+}
+
+export async function findChatIdByPair(db: Db, pairKey: string): Promise<string | undefined> {
+  return (await one<{ id: string }>(db, sql`select id from chats where pair_key = ${pairKey}`))?.id;
+}
+
+/**
+ * The one-to-one chat of a pair, created unless it exists. The unique index on pair_key decides
+ * between concurrent creators: the loser's insert does nothing (after waiting for the winner's
+ * commit) and reads the winner's chat. `created` tells which one this was.
+ */
+export async function insertOneToOne(
+  tx: Db,
+  chat: { id: string; creatorId: string; userId: string; meetMeId: string | null; creatorParticipantId: string; userParticipantId: string },
+): Promise<{ id: string; created: boolean }> {
+  const pairKey = pairKeyOf(chat.creatorId, chat.userId);
+  const inserted = await one<{ id: string }>(
+    tx,
+    sql`insert into chats (id, is_group, creator_id, user_id, pair_key, meet_me_id, participants_count)
+        values (${chat.id}, false, ${chat.creatorId}, ${chat.userId}, ${pairKey}, ${chat.meetMeId}, 2)
+        on conflict (pair_key) do nothing
+        returning id`,
+  );
+  if (!inserted) return { id: (await findChatIdByPair(tx, pairKey))!, created: false };
+  // rulings.md 13: the creator is an admin participant; lastReadAt and joinedAt start now.
+  await insertParticipants(tx, chat.id, false, [
+    { id: chat.creatorParticipantId, userId: chat.creatorId, isAdmin: true },
+    { id: chat.userParticipantId, userId: chat.userId, isAdmin: false },
+  ]);
+  return { id: chat.id, created: true };
+}
+
+export async function insertGroupChat(
+  tx: Db,
+  chat: {
+    id: string;
+    creatorId: string;
+    name: string;
+    category: string;
+    tags: { tag: string; label: string }[];
+    restricted: boolean;
+    allowPublicPost: boolean;
+    participants: { id: string; userId: string; isAdmin: boolean }[];
+  },
+): Promise<void> {
+  await tx.execute(
+    sql`insert into chats (id, is_group, creator_id, name, category, tags, restricted, allow_public_post, participants_count)
+        values (${chat.id}, true, ${chat.creatorId}, ${chat.name}, ${chat.category}, ${JSON.stringify(chat.tags)}::jsonb,
+                ${chat.restricted}, ${chat.allowPublicPost}, ${chat.participants.length})`,
+  );
+  await insertParticipants(tx, chat.id, true, chat.participants);
+}
+
+/**
+ * Participants of a chat created in this transaction: activity_at is the chat's activity (its
+ * updated_at, which is now()), lastReadAt and joinedAt are now (rulings.md 13).
+ */
+async function insertParticipants(
+  tx: Db,
+  chatId: string,
+  isGroup: boolean,
+  list: { id: string; userId: string; isAdmin: boolean }[],
+): Promise<void> {
+  await tx.execute(
+    sql`insert into participants (id, chat_id, user_id, is_admin, is_group, last_read_at, joined_at, activity_at)
+        select v.id, ${chatId}, v.user_id, v.is_admin, ${isGroup}, now(), now(), now()
+        from unnest(${textArray(list.map((p) => p.id))}, ${textArray(list.map((p) => p.userId))},
+                    ${sql.raw(`'{${list.map((p) => (p.isAdmin ? 't' : 'f')).join(',')}}'::boolean[]`)})
+             as v(id, user_id, is_admin)`,
+  );
+}
+
+export async function participantUserIds(db: Db, chatId: string): Promise<string[]> {
+  const found = await rows<{ userId: string }>(
+    db,
+    sql`select user_id as "userId" from participants where chat_id = ${chatId} order by joined_at, id`,
+  );
+  return found.map((r) => r.userId);
+}
+
+/** The connection if it exists: {requesterId, userId, status}. */
+export async function findConnection(
+  db: Db,
+  connectionId: string,
+): Promise<{ requesterId: string; userId: string; status: string } | undefined> {
+  return one(
+    db,
+    sql`select requester_id as "requesterId", user_id as "userId", status from connections where id = ${connectionId}`,
+  );
+}
+
+/**
+ * PUT /chats/:id: sets the given fields and updated_at, then the participants' activity_at copy
+ * (coalesce(last_message_at, updated_at)) in the same transaction (src/db/schema.ts).
+ */
+export async function updateChat(
+  tx: Db,
+  chatId: string,
+  fields: {
+    name?: string;
+    category?: string;
+    tags?: { tag: string; label: string }[];
+    restricted?: boolean;
+    allowPublicPost?: boolean;
+    photo?: string;
+    photoKey?: string | null;
+  },
+): Promise<void> {
+  const sets: SQL[] = [sql`updated_at = now()`];
+  if (fields.name !== undefined) sets.push(sql`name = ${fields.name}`);
+  if (fields.category !== undefined) sets.push(sql`category = ${fields.category}`);
+  if (fields.tags !== undefined) sets.push(sql`tags = ${JSON.stringify(fields.tags)}::jsonb`);
+  if (fields.restricted !== undefined) sets.push(sql`restricted = ${fields.restricted}`);
+  if (fields.allowPublicPost !== undefined) sets.push(sql`allow_public_post = ${fields.allowPublicPost}`);
+  if (fields.photo !== undefined) sets.push(sql`photo = ${fields.photo}`, sql`photo_key = ${fields.photoKey ?? null}`);
+  await tx.execute(sql`update chats set ${sql.join(sets, sql`, `)} where id = ${chatId}`);
+  await tx.execute(
+    sql`update participants p set activity_at = coalesce(c.last_message_at, c.updated_at)
+        from chats c where c.id = ${chatId} and p.chat_id = c.id`,
+  );
+}
+
+/** Storage keys of the chat's message files (url and cover objects that are ours). */
+export async function messageFileKeys(db: Db, chatId: string): Promise<string[]> {
+  const found = await rows<{ key: string }>(
+    db,
+    sql`select distinct unnest(storage_keys) as key from message_files where chat_id = ${chatId}`,
+  );
+  return found.map((r) => r.key);
+}
+
+/**
+ * rulings.md 29: the chat and everything of it, in the caller's transaction. participants,
+ * messages, message_files, join_requests and events cascade from chats; reels keep their row with
+ * chat_id set null (FK); chats.event_id has no FK, so that event is deleted by id. Every former
+ * participant gets a chat_removals row so a client catching up learns of the delete.
+ */
+export async function deleteChat(tx: Db, chatId: string, eventId: string | null): Promise<void> {
+  await tx.execute(
+    sql`insert into chat_removals (user_id, chat_id, removed_at)
+        select user_id, chat_id, now() from participants where chat_id = ${chatId}
+        on conflict (user_id, chat_id) do update set removed_at = excluded.removed_at`,
+  );
+  if (eventId) await tx.execute(sql`delete from events where id = ${eventId}`);
+  await tx.execute(sql`delete from chats where id = ${chatId}`);
+}
+
+/** rulings.md 28: the viewer's lastReadAt becomes now. */
+export async function markRead(tx: Db, participantId: string): Promise<string> {
+  const row = await one<{ lastReadAt: string }>(
+    tx,
+    sql`update participants set last_read_at = now() where id = ${participantId}
+        returning iso(last_read_at) as "lastReadAt"`,
+  );
+  return row!.lastReadAt;
+}

@@ -1,0 +1,142 @@
+// The chat routes of chats-api.txt (GET /chats, GET/PUT/DELETE /chats/:id, POST /chats,
+// POST /chats/:id/read). Participants, files and explore live in their own folders.
+import { Type } from '@sinclair/typebox';
+import type { MultipartFile, MultipartValue } from '@fastify/multipart';
+import type { FastifyRequest } from 'fastify';
+import type { App } from '../app.js';
+import type { Deps } from '../shared/deps.js';
+import { AppError } from '../shared/errors.js';
+import { Auth, Id, IdParams, paginationQuery, QueryBoolean, SocketId, Success } from '../shared/schemas.js';
+import * as service from './service.js';
+import { ChatDocument, ChatForViewer } from './view.js';
+
+const tags = ['chats'];
+const ChatAnswer = Type.Object({ chat: ChatDocument });
+/** Requests that may carry only the requesting socket (rulings.md 7); the body itself is optional. */
+const SocketBody = Type.Optional(Type.Object({ socket: Type.Optional(SocketId) }, { additionalProperties: false }));
+
+const CreateChatBody = Type.Object(
+  {
+    user: Type.Optional(Id),
+    meetMe: Type.Optional(Id),
+    isGroup: Type.Optional(Type.Boolean()),
+    category: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' })),
+    participants: Type.Optional(Type.Array(Id, { minItems: 1, maxItems: 1000 })),
+    restricted: Type.Optional(Type.Boolean()),
+    allowPublicPost: Type.Optional(Type.Boolean()),
+    socket: Type.Optional(SocketId),
+  },
+  { additionalProperties: false },
+);
+
+const UPDATE_FIELDS = new Set(['name', 'category', 'restricted', 'allowPublicPost', 'socket']);
+
+export function registerChatRoutes(app: App, deps: Deps) {
+  app.get(
+    '/chats',
+    {
+      schema: {
+        tags,
+        security: Auth,
+        querystring: Type.Object({
+          ...paginationQuery(10),
+          search: Type.Optional(Type.String({ maxLength: 100 })),
+          group: Type.Optional(QueryBoolean),
+          meetMeOnly: Type.Optional(QueryBoolean),
+        }),
+        response: { 200: Type.Object({ chats: Type.Array(ChatForViewer), count: Type.Integer() }) },
+      },
+    },
+    async (request) => service.listChats(deps, request.userId, request.query),
+  );
+
+  app.get(
+    '/chats/:id',
+    { schema: { tags, security: Auth, params: IdParams, response: { 200: Type.Object({ chat: ChatForViewer }) } } },
+    async (request) => ({ chat: await service.getChat(deps, request.userId, request.params.id) }),
+  );
+
+  app.post(
+    '/chats',
+    { schema: { tags, security: Auth, body: CreateChatBody, response: { 200: ChatAnswer, 201: ChatAnswer } } },
+    async (request, reply) => {
+      const { chat, created } = await service.createChat(deps, request.userId, request.body);
+      // rulings.md 20: an existing one-to-one chat answers 200, a new chat 201.
+      return reply.code(created ? 201 : 200).send({ chat });
+    },
+  );
+
+  app.put(
+    '/chats/:id',
+    {
+      schema: {
+        tags,
+        security: Auth,
+        params: IdParams,
+        consumes: ['multipart/form-data'],
+        response: { 200: ChatAnswer },
+      },
+    },
+    async (request) => {
+      const form = await readUpdateForm(request, deps.config.limits.photoMaxBytes);
+      return { chat: await service.updateChat(deps, request.userId, request.params.id, form) };
+    },
+  );
+
+  app.delete(
+    '/chats/:id',
+    { schema: { tags, security: Auth, params: IdParams, body: SocketBody, response: { 200: Success } } },
+    async (request) => {
+      await service.deleteChat(deps, request.userId, request.params.id, request.body?.socket);
+      return { success: true as const };
+    },
+  );
+
+  app.post(
+    '/chats/:id/read',
+    { schema: { tags, security: Auth, params: IdParams, body: SocketBody, response: { 200: Success } } },
+    async (request) => {
+      await service.markRead(deps, request.userId, request.params.id, request.body?.socket);
+      return { success: true as const };
+    },
+  );
+}
+
+/**
+ * The PUT /chats/:id form (chats-api.txt: form data). Text fields are collected as sent and
+ * validated by the service; `photo` is read into memory under a per-request size limit (10 MiB by
+ * default, rulings.md 23). @fastify/multipart truncates an oversized file silently (STACK.md), so
+ * `truncated` is checked and answered 413, and nothing of it is stored.
+ */
+async function readUpdateForm(request: FastifyRequest, photoMaxBytes: number): Promise<service.UpdateChatForm> {
+  if (!request.isMultipart()) {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'PUT /chats/:id takes multipart/form-data');
+  }
+  const form: service.UpdateChatForm = { fields: {} };
+  // throwFileSizeLimit is read by @fastify/multipart at run time but missing from its parts() type.
+  const options = { limits: { fileSize: photoMaxBytes, files: 1 }, throwFileSizeLimit: false };
+  const parts = request.parts(options as Parameters<FastifyRequest['parts']>[0]);
+  for await (const part of parts as AsyncIterableIterator<MultipartFile | MultipartValue>) {
+    if (part.type === 'file') {
+      if (part.fieldname !== 'photo') {
+        part.file.resume();
+        throw new AppError('VALIDATION_FAILED', `${part.fieldname} is not allowed`, { field: part.fieldname });
+      }
+      const data = await part.toBuffer();
+      if (part.file.truncated) {
+        throw new AppError('PAYLOAD_TOO_LARGE', `photo must be at most ${photoMaxBytes} bytes`, { field: 'photo' });
+      }
+      form.photo = { data, fileName: part.filename || 'photo' };
+    } else {
+      if (!UPDATE_FIELDS.has(part.fieldname)) {
+        throw new AppError('VALIDATION_FAILED', `${part.fieldname} is not allowed`, { field: part.fieldname });
+      }
+      if (part.valueTruncated) {
+        throw new AppError('VALIDATION_FAILED', `${part.fieldname} is too long`, { field: part.fieldname });
+      }
+      form.fields[part.fieldname as keyof service.UpdateChatForm['fields']] = String(part.value);
+    }
+  }
+  return form;
+}

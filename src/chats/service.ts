@@ -1,0 +1,303 @@
+// The rules of the chat routes of chats-api.txt and rulings.md 9-15, 20-23, 28-29.
+import type { Deps } from '../shared/deps.js';
+import { transaction } from '../shared/effects.js';
+import { AppError, isForeignKeyViolation } from '../shared/errors.js';
+import { newId } from '../shared/ids.js';
+import { objectKey } from '../storage/port.js';
+import * as users from '../users/queries.js';
+import { sniffImage } from './photo.js';
+import * as q from './queries.js';
+import {
+  categoryTags,
+  chatDocument,
+  loadChat,
+  requireParticipant,
+  withPresence,
+  type ChatDocument,
+  type ChatForViewer,
+} from './view.js';
+
+/** chats-api.txt: "If category is Courses, then restricted field will always be false". */
+const COURSES = 'Courses';
+
+export async function listChats(
+  deps: Deps,
+  viewerId: string,
+  filter: q.ChatListFilter,
+): Promise<{ chats: ChatForViewer[]; count: number }> {
+  const search = filter.search?.trim();
+  const { chats, count } = await q.listChats(
+    deps.database.db,
+    viewerId,
+    { ...filter, search: search || undefined },
+    deps.config.limits.unreadCap,
+  );
+  return { chats: await withPresence(deps, chats), count };
+}
+
+export async function getChat(deps: Deps, viewerId: string, chatId: string): Promise<ChatForViewer> {
+  const chat = await q.chatForViewer(deps.database.db, chatId, viewerId, deps.config.limits.unreadCap);
+  if (!chat) throw new AppError('CHAT_NOT_FOUND', 'No such chat');
+  if (!chat.isJoined) throw new AppError('NOT_A_PARTICIPANT', 'You are not a participant of this chat');
+  return (await withPresence(deps, [chat]))[0];
+}
+
+export interface CreateChatInput {
+  isGroup?: boolean;
+  user?: string;
+  meetMe?: string;
+  name?: string;
+  category?: string;
+  participants?: string[];
+  restricted?: boolean;
+  allowPublicPost?: boolean;
+  socket?: string;
+}
+
+/** POST /chats: `created` false means an existing one-to-one chat was returned (200). */
+export async function createChat(
+  deps: Deps,
+  viewerId: string,
+  input: CreateChatInput,
+): Promise<{ chat: ChatDocument; created: boolean }> {
+  return input.isGroup ? createGroup(deps, viewerId, input) : createOneToOne(deps, viewerId, input);
+}
+
+/**
+ * rulings.md 20. Checks in this order: input (400), the user exists (404), blocks (403), the
+ * meet-me connection when given (400/404); then an existing chat of the pair is returned (200)
+ * even if the viewer no longer follows the user, as the chat is already in both lists; only a new
+ * chat needs the user followed or connected (403 NOT_FOLLOWED).
+ */
+async function createOneToOne(deps: Deps, viewerId: string, input: CreateChatInput) {
+  const db = deps.database.db;
+  const userId = input.user;
+  if (!userId) throw new AppError('VALIDATION_FAILED', 'user is required for a one-to-one chat', { field: 'user' });
+  if (userId === viewerId) {
+    throw new AppError('VALIDATION_FAILED', 'You cannot start a chat with yourself', { field: 'user' });
+  }
+  if (!(await users.findUser(db, userId))) throw new AppError('USER_NOT_FOUND', 'No such user');
+  if (await users.isBlockedEitherWay(db, viewerId, userId)) {
+    throw new AppError('BLOCKED', 'You cannot chat with this user');
+  }
+  if (input.meetMe) {
+    const connection = await q.findConnection(db, input.meetMe);
+    if (!connection) throw new AppError('CONNECTION_NOT_FOUND', 'No such meet-me connection');
+    const between =
+      (connection.requesterId === viewerId && connection.userId === userId) ||
+      (connection.requesterId === userId && connection.userId === viewerId);
+    if (!between) {
+      throw new AppError('INVALID_CONNECTION', 'That connection is not between you and this user', { field: 'meetMe' });
+    }
+    if (connection.status !== 'accepted') {
+      throw new AppError('INVALID_CONNECTION', 'That connection is not accepted', { field: 'meetMe' });
+    }
+  }
+
+  const existing = await q.findChatIdByPair(db, q.pairKeyOf(viewerId, userId));
+  if (existing) return { chat: (await chatDocument(db, existing))!, created: false };
+
+  if (!input.meetMe && !(await users.reachableUserIds(db, viewerId, [userId])).has(userId)) {
+    throw new AppError('NOT_FOLLOWED', 'You can only chat with users you follow or are connected with', {
+      users: [userId],
+    });
+  }
+
+  return transaction(deps, async (tx, effects) => {
+    const result = await q
+      .insertOneToOne(tx, {
+        id: newId(),
+        creatorId: viewerId,
+        userId,
+        meetMeId: input.meetMe ?? null,
+        creatorParticipantId: newId(),
+        userParticipantId: newId(),
+      })
+      .catch(translateMissingUser);
+    const chat = (await chatDocument(tx, result.id))!;
+    // A concurrent request created the pair's chat first: answer it like an existing one, no events.
+    if (result.created) {
+      // rulings.md 22: chat-created to every participant, the requesting socket excepted; no
+      // push for one-to-one chats.
+      effects.emit([viewerId, userId], 'chat-created', { chat }, input.socket);
+    }
+    return { chat, created: result.created };
+  });
+}
+
+/** rulings.md 21: group chats. */
+async function createGroup(deps: Deps, viewerId: string, input: CreateChatInput) {
+  const db = deps.database.db;
+  const name = input.name?.trim();
+  if (!name) throw new AppError('VALIDATION_FAILED', 'name is required for a group chat', { field: 'name' });
+  if (!input.category) {
+    throw new AppError('VALIDATION_FAILED', 'category is required for a group chat', { field: 'category' });
+  }
+  const category = requireCategory(deps, input.category);
+  if (!input.participants) {
+    throw new AppError('VALIDATION_FAILED', 'participants is required for a group chat', { field: 'participants' });
+  }
+  // Duplicates and the viewer's own id are dropped (rulings.md 21).
+  const others = [...new Set(input.participants)].filter((id) => id !== viewerId);
+
+  const existing = await users.existingUserIds(db, others);
+  const unknown = others.filter((id) => !existing.has(id));
+  if (unknown.length > 0) throw new AppError('USER_NOT_FOUND', 'Some participants do not exist', { users: unknown });
+  const reachable = await users.reachableUserIds(db, viewerId, others);
+  const unreachable = others.filter((id) => !reachable.has(id));
+  if (unreachable.length > 0) {
+    throw new AppError('NOT_FOLLOWED', 'Participants must be users you follow or are connected with', {
+      users: unreachable,
+    });
+  }
+  const creator = await users.findUser(db, viewerId);
+  if (!creator) throw new AppError('USER_NOT_FOUND', 'The user of this token does not exist');
+
+  return transaction(deps, async (tx, effects) => {
+    const chatId = newId();
+    await q
+      .insertGroupChat(tx, {
+        id: chatId,
+        creatorId: viewerId,
+        name,
+        category,
+        tags: categoryTags(deps, category),
+        restricted: category === COURSES ? false : (input.restricted ?? false),
+        allowPublicPost: input.allowPublicPost ?? true,
+        participants: [
+          ...others.map((userId) => ({ id: newId(), userId, isAdmin: false })),
+          // rulings.md 13: the creator is an admin participant.
+          { id: newId(), userId: viewerId, isAdmin: true },
+        ],
+      })
+      .catch(translateMissingUser);
+    const chat = (await chatDocument(tx, chatId))!;
+    effects.emit([viewerId, ...others], 'chat-created', { chat }, input.socket);
+    // rulings.md 22: push to every participant but the viewer, group chats only.
+    effects.push(others, {
+      event: 'chat-created',
+      chat: chatId,
+      title: name,
+      body: `${creator.name} added you to ${name}`,
+    });
+    return { chat, created: true };
+  });
+}
+
+/** A user deleted between the checks and the insert. */
+function translateMissingUser(error: unknown): never {
+  if (isForeignKeyViolation(error)) throw new AppError('USER_NOT_FOUND', 'A user of this chat no longer exists');
+  throw error;
+}
+
+/** rulings.md 14: a chat's category must be one of the configured categories. */
+function requireCategory(deps: Deps, category: string): string {
+  if (!deps.config.catalog.categories.some((c) => c.name === category)) {
+    const names = deps.config.catalog.categories.map((c) => c.name).join(', ');
+    throw new AppError('VALIDATION_FAILED', `category must be one of: ${names}`, { field: 'category' });
+  }
+  return category;
+}
+
+export interface UpdateChatForm {
+  /** The text fields as sent (multipart values are strings). */
+  fields: Partial<Record<'name' | 'category' | 'restricted' | 'allowPublicPost' | 'socket', string>>;
+  photo?: { data: Buffer; fileName: string };
+}
+
+const SOCKET_ID = /^[A-Za-z0-9\-_]{16,25}$/;
+
+function formBoolean(value: string | undefined, field: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new AppError('VALIDATION_FAILED', `${field} must be 'true' or 'false'`, { field });
+}
+
+/**
+ * PUT /chats/:id (rulings.md 23): admin of a group chat only. The new photo is stored before the
+ * transaction and deleted again if the transaction fails; the old one is deleted after commit.
+ */
+export async function updateChat(deps: Deps, viewerId: string, chatId: string, form: UpdateChatForm): Promise<ChatDocument> {
+  const db = deps.database.db;
+  const me = await requireParticipant(db, chatId, viewerId);
+  const current = await loadChat(db, chatId);
+  if (!current.isGroup) throw new AppError('NOT_A_GROUP', 'Only group chats can be edited');
+  if (!me.isAdmin) throw new AppError('NOT_AN_ADMIN', 'Only an admin can edit this chat');
+
+  const { fields } = form;
+  let name: string | undefined;
+  if (fields.name !== undefined) {
+    name = fields.name.trim();
+    if (name.length < 1 || name.length > 100) {
+      throw new AppError('VALIDATION_FAILED', 'name must be 1 to 100 characters', { field: 'name' });
+    }
+  }
+  const category = fields.category !== undefined ? requireCategory(deps, fields.category) : undefined;
+  let restricted = formBoolean(fields.restricted, 'restricted');
+  const allowPublicPost = formBoolean(fields.allowPublicPost, 'allowPublicPost');
+  if (fields.socket !== undefined && !SOCKET_ID.test(fields.socket)) {
+    throw new AppError('VALIDATION_FAILED', 'socket must match /^[A-Za-z0-9\\-_]{16,25}$/', { field: 'socket' });
+  }
+  // chats-api.txt: a Courses chat is never restricted (the new category, else the current one).
+  if ((category ?? current.category) === COURSES) restricted = false;
+
+  let stored: { key: string; url: string } | null = null;
+  if (form.photo) {
+    const image = await sniffImage(form.photo.data);
+    if (!image) {
+      throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'photo must be a jpeg, png, webp, avif or gif image', { field: 'photo' });
+    }
+    const base = form.photo.fileName.replace(/\.[^./\\]*$/, '') || 'photo';
+    const key = objectKey(`chats/${chatId}`, `${base}.${image.extension}`);
+    stored = await deps.storage.put(key, form.photo.data, image.contentType);
+  }
+
+  try {
+    return await transaction(deps, async (tx, effects) => {
+      // Locked so that a concurrent photo change cannot lose track of the object it replaced.
+      const locked = await loadChat(tx, chatId, { forUpdate: true });
+      await q.updateChat(tx, chatId, {
+        name,
+        category,
+        tags: category !== undefined ? categoryTags(deps, category) : undefined,
+        restricted,
+        allowPublicPost,
+        ...(stored ? { photo: stored.url, photoKey: stored.key } : {}),
+      });
+      if (stored) effects.deleteObject(locked.photoKey);
+      const chat = (await chatDocument(tx, chatId))!;
+      effects.emit(await q.participantUserIds(tx, chatId), 'chat-updated', { chat }, fields.socket);
+      return chat;
+    });
+  } catch (error) {
+    // Never keep an object nothing points to.
+    if (stored) await deps.storage.delete(stored.key).catch((e) => deps.log.warn({ err: e }, 'photo cleanup failed'));
+    throw error;
+  }
+}
+
+/** DELETE /chats/:id (rulings.md 29): admin of a group chat only. */
+export async function deleteChat(deps: Deps, viewerId: string, chatId: string, socket?: string): Promise<void> {
+  await transaction(deps, async (tx, effects) => {
+    const me = await requireParticipant(tx, chatId, viewerId);
+    const chat = await loadChat(tx, chatId, { forUpdate: true });
+    if (!chat.isGroup) throw new AppError('NOT_A_GROUP', 'Only group chats can be deleted');
+    if (!me.isAdmin) throw new AppError('NOT_AN_ADMIN', 'Only an admin can delete this chat');
+    const participantIds = await q.participantUserIds(tx, chatId);
+    // Storage objects go after commit; a failed delete is retried by the object deleter.
+    effects.deleteObject(chat.photoKey);
+    for (const key of await q.messageFileKeys(tx, chatId)) effects.deleteObject(key);
+    await q.deleteChat(tx, chatId, chat.eventId);
+    effects.emit(participantIds, 'chat-deleted', { chat: chatId }, socket);
+  });
+}
+
+/** POST /chats/:id/read (rulings.md 28). */
+export async function markRead(deps: Deps, viewerId: string, chatId: string, socket?: string): Promise<void> {
+  await transaction(deps, async (tx, effects) => {
+    const me = await requireParticipant(tx, chatId, viewerId);
+    const lastReadAt = await q.markRead(tx, me.id);
+    effects.emit([viewerId], 'chat-read', { chat: chatId, lastReadAt }, socket);
+  });
+}

@@ -1,0 +1,229 @@
+// The two databases behave the same where the services rely on it: transactions are isolated
+// (PGlite is one connection: a statement outside a transaction must wait for it, never run inside
+// it), read-modify-write under FOR UPDATE keeps invariants, and unique violations, ON CONFLICT and
+// row locks answer alike.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { one, rows, sql, type Db } from '../src/db/client.js';
+import { users } from '../src/db/schema.js';
+import { isForeignKeyViolation, isUniqueViolation, pgErrorCode } from '../src/shared/errors.js';
+import { newId } from '../src/shared/ids.js';
+import { settle, startApp, unique, type TestApp } from './helpers/app.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startApp();
+});
+afterAll(() => t?.close());
+
+const db = (): Db => t.deps.database.db;
+
+/** A user row written directly (no password hashing: these tests are about the database). */
+async function newUser(score = 0): Promise<string> {
+  const id = newId();
+  await db().execute(sql`insert into users (id, name, username, score) values (${id}, 'Db test', ${unique('db_')}, ${score})`);
+  return id;
+}
+
+const scoreOf = async (id: string) => (await one<{ score: number }>(db(), sql`select score from users where id = ${id}`))!.score;
+const nameOf = async (id: string) => (await one<{ name: string }>(db(), sql`select name from users where id = ${id}`))!.name;
+
+describe('concurrent transactions', () => {
+  it('read-modify-write under FOR UPDATE loses no increment', async () => {
+    const id = await newUser();
+    const n = 40;
+    await Promise.all(
+      Array.from({ length: n }, () =>
+        db().transaction(async (tx) => {
+          const row = await one<{ score: number }>(tx as unknown as Db, sql`select score from users where id = ${id} for update`);
+          await settle(Math.random() * 5);
+          await tx.execute(sql`update users set score = ${row!.score + 1} where id = ${id}`);
+        }),
+      ),
+    );
+    expect(await scoreOf(id)).toBe(n);
+  });
+
+  it('concurrent transfers keep the total, with some of them rolled back', async () => {
+    const ids = await Promise.all([newUser(100), newUser(100), newUser(100)]);
+    const transfer = (from: string, to: string, amount: number, fail: boolean) =>
+      db().transaction(async (tx) => {
+        // Locks in id order, so two opposite transfers cannot deadlock.
+        const locked = await rows<{ id: string; score: number }>(
+          tx as unknown as Db,
+          sql`select id, score from users where id in (${from}, ${to}) order by id for update`,
+        );
+        const balance = locked.find((r) => r.id === from)!.score;
+        if (balance < amount) return;
+        await tx.execute(sql`update users set score = score - ${amount} where id = ${from}`);
+        await settle(Math.random() * 3);
+        if (fail) throw new Error('rolled back on purpose');
+        await tx.execute(sql`update users set score = score + ${amount} where id = ${to}`);
+      });
+    const work = Array.from({ length: 45 }, (_, i) =>
+      transfer(ids[i % 3], ids[(i + 1 + (i % 2)) % 3], 1 + (i % 7), i % 5 === 0).catch((e: Error) => {
+        if (e.message !== 'rolled back on purpose') throw e;
+      }),
+    );
+    await Promise.all(work);
+    const scores = await Promise.all(ids.map(scoreOf));
+    expect(scores.reduce((a, b) => a + b, 0)).toBe(300);
+    expect(scores.every((s) => s >= 0)).toBe(true);
+  });
+
+  it('a statement outside an open transaction never sees its uncommitted writes', async () => {
+    const id = await newUser();
+    const before = await nameOf(id);
+    let release!: () => void;
+    const hold = new Promise<void>((r) => (release = r));
+    let written!: () => void;
+    const wroteIt = new Promise<void>((r) => (written = r));
+    const open = db()
+      .transaction(async (tx) => {
+        await tx.execute(sql`update users set name = 'uncommitted' where id = ${id}`);
+        written();
+        await hold;
+        throw new Error('roll back');
+      })
+      .catch(() => 'rolled back');
+    await wroteIt;
+    // On PostgreSQL these run on other connections and see the committed name; on PGlite they
+    // wait for the transaction to end. Either way none of them sees 'uncommitted'.
+    const outside = Promise.all(Array.from({ length: 5 }, () => nameOf(id)));
+    await settle(100);
+    release();
+    expect(await open).toBe('rolled back');
+    expect(await outside).toEqual(Array(5).fill(before));
+    expect(await nameOf(id)).toBe(before);
+  });
+
+  it("a write outside an open transaction is not undone by that transaction's rollback", async () => {
+    const inside = await newUser();
+    const outsideUser = await newUser();
+    let release!: () => void;
+    const hold = new Promise<void>((r) => (release = r));
+    let written!: () => void;
+    const wroteIt = new Promise<void>((r) => (written = r));
+    const open = db()
+      .transaction(async (tx) => {
+        await tx.execute(sql`update users set score = 1 where id = ${inside}`);
+        written();
+        await hold;
+        throw new Error('roll back');
+      })
+      .catch(() => 'rolled back');
+    await wroteIt;
+    const outsideWrite = db().execute(sql`update users set score = 7 where id = ${outsideUser}`);
+    await settle(100);
+    release();
+    await open;
+    await outsideWrite;
+    expect(await scoreOf(inside)).toBe(0);
+    expect(await scoreOf(outsideUser)).toBe(7);
+  });
+
+  it('concurrent HTTP writes on one user keep their own results', async () => {
+    const [a, b] = await Promise.all([t.user(), t.user()]);
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        t.app.inject({ method: i % 2 ? 'DELETE' : 'POST', url: `/users/${b.id}/follow`, headers: a.auth }),
+      ),
+    );
+    expect(answers.every((r) => r.statusCode === 200)).toBe(true);
+    const follows = await rows(db(), sql`select 1 from follows where follower_id = ${a.id} and followee_id = ${b.id}`);
+    expect(follows.length).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('the same answers on both databases', () => {
+  it('unique violations are 23505, through raw SQL and through the builder', async () => {
+    const id = await newUser();
+    const username = (await one<{ username: string }>(db(), sql`select username from users where id = ${id}`))!.username;
+    const raw = await db()
+      .execute(sql`insert into users (id, name, username) values (${newId()}, 'x', ${username.toUpperCase()})`)
+      .then(() => null, (e: unknown) => e);
+    expect(pgErrorCode(raw)).toBe('23505');
+    expect(isUniqueViolation(raw)).toBe(true);
+    const built = await db()
+      .insert(users)
+      .values({ id, name: 'x', username: unique('other_') })
+      .then(() => null, (e: unknown) => e);
+    expect(isUniqueViolation(built)).toBe(true);
+  });
+
+  it('foreign-key violations are 23503', async () => {
+    const error = await db()
+      .execute(sql`insert into follows (follower_id, followee_id) values (${newId()}, ${newId()})`)
+      .then(() => null, (e: unknown) => e);
+    expect(pgErrorCode(error)).toBe('23503');
+    expect(isForeignKeyViolation(error)).toBe(true);
+  });
+
+  it('a unique violation inside a transaction rolls all of it back', async () => {
+    const id = await newUser();
+    const error = await db()
+      .transaction(async (tx) => {
+        await tx.execute(sql`update users set score = 99 where id = ${id}`);
+        await tx.execute(sql`insert into users (id, name, username) values (${id}, 'dup', ${unique('dup_')})`);
+      })
+      .then(() => null, (e: unknown) => e);
+    expect(isUniqueViolation(error)).toBe(true);
+    expect(await scoreOf(id)).toBe(0);
+  });
+
+  it('ON CONFLICT DO NOTHING returns no row, DO UPDATE returns the updated one', async () => {
+    const [a, b] = await Promise.all([newUser(), newUser()]);
+    const first = await rows(db(), sql`insert into follows (follower_id, followee_id) values (${a}, ${b})
+      on conflict do nothing returning follower_id`);
+    const second = await rows(db(), sql`insert into follows (follower_id, followee_id) values (${a}, ${b})
+      on conflict do nothing returning follower_id`);
+    expect(first).toEqual([{ follower_id: a }]);
+    expect(second).toEqual([]);
+    const token = unique('dbtok-');
+    await db().execute(sql`insert into devices (token, user_id, platform) values (${token}, ${a}, 'ios')`);
+    const moved = await rows(db(), sql`insert into devices (token, user_id, platform) values (${token}, ${b}, 'web')
+      on conflict (token) do update set user_id = excluded.user_id returning user_id, platform`);
+    expect(moved).toEqual([{ user_id: b, platform: 'ios' }]);
+  });
+
+  it('concurrent ON CONFLICT DO NOTHING inserts keep one row and never fail', async () => {
+    const [a, b] = await Promise.all([newUser(), newUser()]);
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        rows(db(), sql`insert into follows (follower_id, followee_id) values (${a}, ${b}) on conflict do nothing returning 1 as inserted`),
+      ),
+    );
+    expect(results.flat()).toHaveLength(1);
+  });
+
+  it('SELECT … FOR UPDATE makes the second transaction wait and read the first one’s commit', async () => {
+    const id = await newUser();
+    const order: string[] = [];
+    let locked!: () => void;
+    const firstLocked = new Promise<void>((r) => (locked = r));
+    const first = db().transaction(async (tx) => {
+      const row = await one<{ score: number }>(tx as unknown as Db, sql`select score from users where id = ${id} for update`);
+      locked();
+      await settle(200);
+      await tx.execute(sql`update users set score = ${row!.score + 1} where id = ${id}`);
+      order.push('first commits');
+    });
+    await firstLocked;
+    const second = db().transaction(async (tx) => {
+      const row = await one<{ score: number }>(tx as unknown as Db, sql`select score from users where id = ${id} for update`);
+      order.push(`second read ${row!.score}`);
+      await tx.execute(sql`update users set score = ${row!.score + 10} where id = ${id}`);
+    });
+    await Promise.all([first, second]);
+    expect(order).toEqual(['first commits', 'second read 1']);
+    expect(await scoreOf(id)).toBe(11);
+  });
+
+  it('timestamps leave the database as ISO strings with milliseconds, in UTC', async () => {
+    const row = await one<{ a: string; b: string; now: string }>(
+      db(),
+      sql`select iso('2025-09-25T10:52:56.333Z'::timestamptz) as a,
+                 iso('2025-09-25T12:52:56.5+02:00'::timestamptz) as b, iso(now()) as now`,
+    );
+    expect(row).toEqual({ a: '2025-09-25T10:52:56.333Z', b: '2025-09-25T10:52:56.500Z', now: expect.stringMatching(/Z$/) });
+  });
+});
