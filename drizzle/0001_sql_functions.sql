@@ -29,3 +29,12 @@ AS $$
                     ORDER BY f.position)
            FROM message_files f WHERE f.message_id = m.id), '[]'::jsonb))
 $$;
+--> statement-breakpoint
+-- GET /chats/explore/communities (rulings.md 16): the name search (ILIKE '%…%', at least 3
+-- characters) of group chats reads this trigram index instead of scanning every group chat.
+-- pg_trgm is a trusted contrib extension on PostgreSQL; PGlite gets it from its constructor
+-- (pgliteExtensions in src/db/client.ts). Kept here, not in schema.ts, because drizzle-kit's
+-- generated 0000 would create the index before the extension exists.
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+--> statement-breakpoint
+CREATE INDEX IF NOT EXISTS chats_group_name_trgm_idx ON chats USING gin (name gin_trgm_ops) WHERE is_group;

@@ -83,7 +83,7 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
     await redisPresence.start();
     presence = redisPresence;
   }
-  const pushWorker: PushWorker = createPushWorker(database, options.pushSender ?? createPushSender(config, log), log, {
+  const pushWorker: PushWorker = createPushWorker(database, options.pushSender ?? (await createPushSender(config, log)), log, {
     intervalMs: config.push.workerIntervalMs,
     maxAttempts: config.push.maxAttempts,
   });
@@ -166,8 +166,11 @@ function createStorage(config: Config): Storage {
 }
 
 /** FCM HTTP v1 when FCM_CREDENTIALS is set; otherwise pushes are only logged (DESIGN.md). */
-function createPushSender(config: Config, log: App['log']): PushSender {
-  return config.push.fcm ? new FcmPushSender(config.push.fcm, { log }) : new LoggingPushSender(log);
+async function createPushSender(config: Config, log: App['log']): Promise<PushSender> {
+  if (!config.push.fcm) return new LoggingPushSender(log);
+  const sender = new FcmPushSender(config.push.fcm, { log });
+  await sender.checkCredentials();
+  return sender;
 }
 
 /**

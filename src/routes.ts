@@ -8,6 +8,11 @@ import { registerMessageRoutes } from './messages/routes.js';
 import { registerChatRoutes } from './chats/routes.js';
 import { registerParticipantRoutes } from './participants/routes.js';
 import { registerPresignRoutes } from './uploads/presign.js';
+import { registerExploreRoutes } from './explore/routes.js';
+import { registerEventRoutes } from './events/routes.js';
+import { registerRequestRoutes } from './requests/routes.js';
+import { registerReelRoutes } from './reels/routes.js';
+import { registerScoreRoutes } from './score/routes.js';
 
 /** Routes that need the bearer token (rulings.md 3). */
 export async function registerRoutes(app: App, deps: Deps) {
@@ -18,6 +23,11 @@ export async function registerRoutes(app: App, deps: Deps) {
   registerChatRoutes(app, deps);
   registerParticipantRoutes(app, deps);
   registerPresignRoutes(app, deps);
+  registerExploreRoutes(app, deps);
+  registerEventRoutes(app, deps);
+  registerRequestRoutes(app, deps);
+  registerReelRoutes(app, deps);
+  registerScoreRoutes(app, deps);
 }
 
 export async function registerPublicRoutes(app: App, deps: Deps) {

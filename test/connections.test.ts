@@ -6,7 +6,7 @@ import { ISO_DATE, OBJECT_ID, startApp, type TestApp, type TestUser } from './he
 let t: TestApp;
 beforeAll(async () => {
   t = await startApp();
-});
+}, 180_000); // the first app of a worker opens and migrates PGlite: slow on a busy machine
 afterAll(() => t?.close());
 
 const ask = (from: TestUser, payload: unknown) =>

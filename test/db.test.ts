@@ -12,7 +12,7 @@ import { settle, startApp, unique, type TestApp } from './helpers/app.js';
 let t: TestApp;
 beforeAll(async () => {
   t = await startApp();
-});
+}, 180_000); // the first app of a worker opens and migrates PGlite: slow on a busy machine
 afterAll(() => t?.close());
 
 const db = (): Db => t.deps.database.db;

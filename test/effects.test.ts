@@ -1,6 +1,8 @@
 // transaction(): effects after commit, outbox rows in the same transaction, and the two workers
 // that drain them (src/push/worker.ts, src/storage/deleter.ts), on a database no other file uses.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, rows, sql, type Database } from '../src/db/client.js';
@@ -57,10 +59,10 @@ let storage: FlakyStorage;
 
 beforeAll(async () => {
   isolated = await isolatedDatabase();
-  const dir = (await import('node:fs')).mkdtempSync(`${(await import('node:os')).tmpdir()}/chat-effects-`);
+  const dir = mkdtempSync(path.join(tmpdir(), 'chat-effects-'));
   storage = new FlakyStorage(new LocalStorage(dir, 'http://127.0.0.1/uploads'));
   t = await startApp(isolated.env, { pushSender: sender, storage });
-});
+}, 180_000); // the first app of a worker opens and migrates PGlite: slow on a busy machine
 afterAll(async () => {
   await t?.close();
   await isolated?.drop();
@@ -68,7 +70,7 @@ afterAll(async () => {
 
 const db = () => t.deps.database.db;
 
-async function until(check: () => Promise<boolean> | boolean, ms = 5000) {
+async function until(check: () => Promise<boolean> | boolean, ms = 15000) {
   const end = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > end) throw new Error('condition not met in time');
@@ -106,7 +108,7 @@ describe('transaction(): socket events', () => {
     const s2 = await t.socket(a);
     const early = record(s2, 'effect-test');
     const excluded = record(s1, 'effect-test');
-    const arrived = nextEvent(s2, 'effect-test');
+    const arrived = nextEvent(s2, 'effect-test', 15000);
     let seenInside = -1;
     await transaction(t.deps, async (tx, effects) => {
       await tx.execute(sql`update users set name = 'after commit' where id = ${a.id}`);

@@ -222,6 +222,11 @@ describe('POST /chats/:id/participants (join)', () => {
       once: [{ action: 'join-group-chat', ref: chatId }],
     });
     expect(await pushes(joiner.id, chatId)).toEqual([]);
+
+    // The joiner now sees the chat as a participant.
+    const view = await api(joiner, 'GET', `/chats/${chatId}`);
+    expect(view.statusCode).toBe(200);
+    expect(view.json().chat).toMatchObject({ participantsCount: 3, isJoined: true, areYouAdmin: false });
   });
 
   it('without a body, every socket of the joiner gets chat-joined', async () => {
@@ -590,6 +595,9 @@ describe('DELETE /chats/:id/participants/:participantId', () => {
     expect(pushed[0].event).toBe('chat-access-removed');
     expect(pushed[0].body).toContain(admin.name);
 
+    const view = await api(removed, 'GET', `/chats/${chatId}`);
+    expect(view.statusCode).toBe(403);
+    expect(view.json().code).toBe('NOT_A_PARTICIPANT');
     // Removed means gone: a second removal finds no participant.
     const again = await api(admin, 'DELETE', `/chats/${chatId}/participants/${target.id}`);
     expect(again.statusCode).toBe(404);

@@ -4,7 +4,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
 import { io as connect, type Socket } from 'socket.io-client';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { sql } from '../src/db/client.js';
 import { RedisPresence } from '../src/realtime/presence-redis.js';
@@ -18,9 +18,9 @@ const TTL = 3;
 
 const clients: Redis[] = [];
 const nodes: RedisPresence[] = [];
-afterAll(async () => {
-  for (const node of nodes) await node.close().catch(() => {});
-  for (const client of clients) await closeRedis(client);
+afterEach(async () => {
+  for (const node of nodes.splice(0)) await node.close();
+  for (const client of clients.splice(0)) await closeRedis(client);
 });
 
 // Each test is its own cluster of nodes (its own key prefix): the suite's Redis is shared by

@@ -8,7 +8,7 @@ import { nextEvent, record, settle, startApp, TEST_JWT_SECRET, type TestApp, typ
 let t: TestApp;
 beforeAll(async () => {
   t = await startApp();
-});
+}, 180_000); // the first app of a worker opens and migrates PGlite: slow on a busy machine
 afterAll(() => t?.close());
 
 const opened: Socket[] = [];
@@ -32,7 +32,7 @@ function handshake(options: { auth?: Record<string, unknown>; headers?: Record<s
 
 const secret = new TextEncoder().encode(TEST_JWT_SECRET);
 
-async function until(check: () => Promise<boolean> | boolean, ms = 3000) {
+async function until(check: () => Promise<boolean> | boolean, ms = 15000) {
   const end = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > end) throw new Error('condition not met in time');
@@ -176,8 +176,8 @@ describe('typing', () => {
     const s1 = await t.socket(stranger);
     const seen = { a2: record(a2, 'typing'), a1: record(a1, 'typing'), s1: record(s1, 'typing') };
 
-    const atB = nextEvent(b1, 'typing');
-    const atC = nextEvent(c1, 'typing');
+    const atB = nextEvent(b1, 'typing', 15000);
+    const atC = nextEvent(c1, 'typing', 15000);
     a1.emit('typing', { chat: chatId });
     expect(await atB).toMatchObject({ chat: chatId });
     expect(await atC).toMatchObject({ chat: chatId });
@@ -205,7 +205,7 @@ describe('typing', () => {
     expect(seen.a1).toEqual([]);
     expect(seen.b1).toEqual([]);
     // The server is still fine afterwards.
-    const atA = nextEvent(a1, 'typing');
+    const atA = nextEvent(a1, 'typing', 15000);
     b1.emit('typing', { chat: chatId });
     expect(await atA).toMatchObject({ chat: chatId });
   });

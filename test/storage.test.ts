@@ -19,7 +19,7 @@ beforeAll(async () => {
   mkdirSync(storage.dir, { recursive: true });
   writeFileSync(path.join(storage.dir, '..', 'secret.txt'), SECRET);
   writeFileSync(path.join(storage.dir, '..', 'uploads-evil.txt'), SECRET);
-});
+}, 180_000); // the first app of a worker opens and migrates PGlite: slow on a busy machine
 afterAll(() => t?.close());
 
 /** A raw HTTP GET that sends the path byte for byte (fetch and inject would normalise `..`). */

@@ -204,6 +204,12 @@ export async function listChats(
   filter: ChatListFilter,
   unreadCap: number,
 ): Promise<{ chats: ChatForViewerRow[]; count: number }> {
+  const row = await one<{ count: number; chats: ChatForViewerRow[] }>(db, listChatsQuery(viewerId, filter, unreadCap));
+  return { chats: row!.chats, count: row!.count };
+}
+
+/** The GET /chats statement (bench/explain-chats.ts EXPLAINs it). */
+export function listChatsQuery(viewerId: string, filter: ChatListFilter, unreadCap: number): SQL {
   const conditions: SQL[] = [sql`p.user_id = ${viewerId}`];
   if (filter.group !== undefined) conditions.push(sql`p.is_group = ${filter.group}`);
   // rulings.md 15: meetMeOnly narrows the one-to-one chats to those made from a meet-me connection.
@@ -221,9 +227,7 @@ export async function listChats(
   const where = sql.join(conditions, sql` and `);
   const offset = (filter.page - 1) * filter.limit;
 
-  const row = await one<{ count: number; chats: ChatForViewerRow[] }>(
-    db,
-    sql`with page as (
+  return sql`with page as (
           select p.id, p.chat_id, p.is_admin, p.last_read_at, p.activity_at
           from ${from}
           where ${where}
@@ -237,9 +241,7 @@ export async function listChats(
                              order by vp.activity_at desc nulls last, vp.chat_id desc nulls last)
             from page vp
             join chats c on c.id = vp.chat_id
-            ${otherPartyJoin(viewerId)}), '[]'::jsonb) as chats`,
-  );
-  return { chats: row!.chats, count: row!.count };
+            ${otherPartyJoin(viewerId)}), '[]'::jsonb) as chats`;
 }
 
 // ---------------------------------------------------------------------------------------------

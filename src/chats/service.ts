@@ -125,8 +125,28 @@ async function createOneToOne(deps: Deps, viewerId: string, input: CreateChatInp
   });
 }
 
-/** rulings.md 21: group chats. */
-async function createGroup(deps: Deps, viewerId: string, input: CreateChatInput) {
+/** A new group chat's checked input (rulings.md 21): POST /chats and POST /events (src/events/). */
+export interface NewGroup {
+  name: string;
+  category: string;
+  tags: { tag: string; label: string }[];
+  restricted: boolean;
+  allowPublicPost: boolean;
+  /** The other participants: duplicates and the viewer dropped. */
+  others: string[];
+  creator: users.UserRow;
+}
+
+/**
+ * rulings.md 21's checks of a new group chat, before its transaction. `participantsRequired`:
+ * POST /chats needs participants, an event's chat may start with its creator alone.
+ */
+export async function prepareGroup(
+  deps: Deps,
+  viewerId: string,
+  input: CreateChatInput,
+  options: { participantsRequired: boolean } = { participantsRequired: true },
+): Promise<NewGroup> {
   const db = deps.database.db;
   const name = input.name?.trim();
   if (!name) throw new AppError('VALIDATION_FAILED', 'name is required for a group chat', { field: 'name' });
@@ -134,11 +154,11 @@ async function createGroup(deps: Deps, viewerId: string, input: CreateChatInput)
     throw new AppError('VALIDATION_FAILED', 'category is required for a group chat', { field: 'category' });
   }
   const category = requireCategory(deps, input.category);
-  if (!input.participants) {
+  if (!input.participants && options.participantsRequired) {
     throw new AppError('VALIDATION_FAILED', 'participants is required for a group chat', { field: 'participants' });
   }
   // Duplicates and the viewer's own id are dropped (rulings.md 21).
-  const others = [...new Set(input.participants)].filter((id) => id !== viewerId);
+  const others = [...new Set(input.participants ?? [])].filter((id) => id !== viewerId);
 
   const existing = await users.existingUserIds(db, others);
   const unknown = others.filter((id) => !existing.has(id));
@@ -152,6 +172,20 @@ async function createGroup(deps: Deps, viewerId: string, input: CreateChatInput)
   }
   const creator = await users.findUser(db, viewerId);
   if (!creator) throw new AppError('USER_NOT_FOUND', 'The user of this token does not exist');
+  return {
+    name,
+    category,
+    tags: categoryTags(deps, category),
+    restricted: category === COURSES ? false : (input.restricted ?? false),
+    allowPublicPost: input.allowPublicPost ?? true,
+    others,
+    creator,
+  };
+}
+
+/** rulings.md 21: group chats. */
+async function createGroup(deps: Deps, viewerId: string, input: CreateChatInput) {
+  const { name, category, tags, restricted, allowPublicPost, others, creator } = await prepareGroup(deps, viewerId, input);
 
   return transaction(deps, async (tx, effects) => {
     const chatId = newId();
@@ -161,9 +195,9 @@ async function createGroup(deps: Deps, viewerId: string, input: CreateChatInput)
         creatorId: viewerId,
         name,
         category,
-        tags: categoryTags(deps, category),
-        restricted: category === COURSES ? false : (input.restricted ?? false),
-        allowPublicPost: input.allowPublicPost ?? true,
+        tags,
+        restricted,
+        allowPublicPost,
         participants: [
           ...others.map((userId) => ({ id: newId(), userId, isAdmin: false })),
           // rulings.md 13: the creator is an admin participant.
@@ -185,7 +219,7 @@ async function createGroup(deps: Deps, viewerId: string, input: CreateChatInput)
 }
 
 /** A user deleted between the checks and the insert. */
-function translateMissingUser(error: unknown): never {
+export function translateMissingUser(error: unknown): never {
   if (isForeignKeyViolation(error)) throw new AppError('USER_NOT_FOUND', 'A user of this chat no longer exists');
   throw error;
 }

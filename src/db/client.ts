@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { sql, type SQL } from 'drizzle-orm';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
@@ -18,6 +19,13 @@ export type Schema = typeof schema;
 export type Db = PgDatabase<PgQueryResultHKT, Schema>;
 
 export const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
+
+/**
+ * Extensions the migrations create (drizzle/0001_sql_functions.sql): PGlite ships contrib
+ * extensions as separate bundles that must be given to its constructor; PostgreSQL has them as
+ * contrib. pg_trgm: the trigram index that lets explore's name search use an index.
+ */
+export const pgliteExtensions = { pg_trgm };
 
 export interface Database {
   kind: 'pglite' | 'postgres';
@@ -58,7 +66,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const owned = !pg;
   if (!pg) {
     if (options.pgliteDir) mkdirSync(options.pgliteDir, { recursive: true });
-    pg = new PGlite(options.pgliteDir ?? undefined);
+    pg = new PGlite({ dataDir: options.pgliteDir ?? undefined, extensions: pgliteExtensions });
     await pg.waitReady;
     await pg.exec(`SET TIME ZONE 'UTC'`);
   }

@@ -1,5 +1,6 @@
 // SQL of messages, message files and uploads. Messages leave the database through message_json()
 // (drizzle/0001_sql_functions.sql), the spec's lastMessage shape.
+import type { SQL } from 'drizzle-orm';
 import { one, rows, sql, textArray, type Db } from '../db/client.js';
 import { messageFiles } from '../db/schema.js';
 import type { MediaType } from './media.js';
@@ -141,7 +142,8 @@ export function findMessage(db: Db, chatId: string, messageId: string, forUpdate
 
 /**
  * A page of the chat's live messages, newest first, strictly older than `before` in (at, id)
- * order: a keyset range scan of messages_chat_at_live_idx.
+ * order: a keyset range scan of messages_chat_at_live_idx. The ORDER BY spells the index's
+ * `DESC NULLS LAST` (the columns are NOT NULL, so it is the same order) or PostgreSQL sorts.
  */
 export async function listMessages(
   db: Db,
@@ -149,15 +151,17 @@ export async function listMessages(
   limit: number,
   before: { at: string; id: string } | null,
 ): Promise<Message[]> {
-  const result = await rows<{ message: Message }>(
-    db,
-    sql`select message_json(m) as message from messages m
-        where m.chat_id = ${chatId} and m.deleted_at is null
-          ${before ? sql`and (m.at, m.id) < (${before.at}::timestamptz, ${before.id})` : sql``}
-        order by m.at desc, m.id desc
-        limit ${limit}`,
-  );
+  const result = await rows<{ message: Message }>(db, messagesPageSql(chatId, limit, before));
   return result.map((r) => r.message);
+}
+
+/** The SQL of listMessages, exported so that a test EXPLAINs exactly what runs. */
+export function messagesPageSql(chatId: string, limit: number, before: { at: string; id: string } | null): SQL {
+  return sql`select message_json(m) as message from messages m
+    where m.chat_id = ${chatId} and m.deleted_at is null
+      ${before ? sql`and (m.at, m.id) < (${before.at}::timestamptz, ${before.id})` : sql``}
+    order by m.at desc nulls last, m.id desc nulls last
+    limit ${limit}`;
 }
 
 export async function editMessage(tx: Db, messageId: string, text: string | null): Promise<void> {
@@ -206,7 +210,7 @@ export async function moveLastMessageFrom(tx: Db, chatId: string, deletedId: str
     sql`update chats c set (last_message_id, last_message_at) = (
           select m.id, m.at from messages m
           where m.chat_id = c.id and m.deleted_at is null
-          order by m.at desc, m.id desc limit 1)
+          order by m.at desc nulls last, m.id desc nulls last limit 1)
         where c.id = ${chatId} and c.last_message_id = ${deletedId}
         returning c.id`,
   );
@@ -223,31 +227,39 @@ export interface FileItem {
 }
 
 /**
- * A page of the chat's files of one media type and tag, newest first (message_files_chat_type_tag_idx),
- * and how many there are in all, in one round trip.
+ * A page of the chat's files of one media type and tag, newest first, read in the order of
+ * message_files_chat_type_tag_idx (hence `desc nulls last`), and how many there are in all, in
+ * one round trip.
  */
 export async function listFiles(
   db: Db,
-  filter: { chatId: string; mediaType: MediaType; tag: string },
+  filter: FilesFilter,
   limit: number,
   offset: number,
 ): Promise<{ files: FileItem[]; count: number }> {
+  return (await one<{ files: FileItem[]; count: number }>(db, filesPageSql(filter, limit, offset)))!;
+}
+
+export interface FilesFilter {
+  chatId: string;
+  mediaType: MediaType;
+  tag: string;
+}
+
+/** The SQL of listFiles, exported so that a test EXPLAINs exactly what runs. */
+export function filesPageSql(filter: FilesFilter, limit: number, offset: number): SQL {
   const where = sql`f.chat_id = ${filter.chatId} and f.media_type = ${filter.mediaType} and f.tag = ${filter.tag}`;
-  const row = await one<{ files: FileItem[]; count: number }>(
-    db,
-    sql`select
-          (select count(*)::int from message_files f where ${where}) as count,
-          coalesce((select jsonb_agg(page.item order by page.at desc, page.id desc) from (
-            select f.at, f.id, jsonb_build_object(
-                '_id', f.id, 'user', f.user_id, 'chat', f.chat_id, 'at', iso(f.at), 'message', f.message_id,
-                'file', jsonb_build_object('url', f.url, '_id', f.id)
-                  || case when f.cover is not null then jsonb_build_object('cover', f.cover) else '{}'::jsonb end
-                  || case when f.meta is not null then jsonb_build_object('meta', f.meta) else '{}'::jsonb end) as item
-            from message_files f where ${where}
-            order by f.at desc, f.id desc
-            limit ${limit} offset ${offset}) page), '[]'::jsonb) as files`,
-  );
-  return row!;
+  return sql`select
+      (select count(*)::int from message_files f where ${where}) as count,
+      coalesce((select jsonb_agg(page.item order by page.at desc nulls last, page.id desc nulls last) from (
+        select f.at, f.id, jsonb_build_object(
+            '_id', f.id, 'user', f.user_id, 'chat', f.chat_id, 'at', iso(f.at), 'message', f.message_id,
+            'file', jsonb_build_object('url', f.url, '_id', f.id)
+              || case when f.cover is not null then jsonb_build_object('cover', f.cover) else '{}'::jsonb end
+              || case when f.meta is not null then jsonb_build_object('meta', f.meta) else '{}'::jsonb end) as item
+        from message_files f where ${where}
+        order by f.at desc nulls last, f.id desc nulls last
+        limit ${limit} offset ${offset}) page), '[]'::jsonb) as files`;
 }
 
 /** Records an object to delete later, when deleting it right away failed. */

@@ -36,7 +36,8 @@ async function requireAnotherAdmin(tx: Db, chatId: string) {
  */
 async function emitChatUpdated(tx: Db, effects: Effects, chatId: string, exceptUsers: string[], socket?: string) {
   const chat = await chatDocument(tx, chatId);
-  const others = (chat?.participants ?? []).map((p) => p.user).filter((id) => !exceptUsers.includes(id));
+  const affected = new Set(exceptUsers);
+  const others = (chat?.participants ?? []).map((p) => p.user).filter((id) => !affected.has(id));
   effects.emit(others, 'chat-updated', { chat }, socket);
   return chat;
 }
@@ -55,23 +56,41 @@ export async function join(deps: Deps, viewerId: string, chatId: string, socket?
     // rulings.md 25: a restricted chat is joined through a join request instead.
     if (chat.restricted) throw new AppError('RESTRICTED', 'This chat is restricted: send a join request');
 
-    let row: q.ParticipantRow;
-    try {
-      // rulings.md 25: in an event chat the new participant waits for an admin's decision.
-      row = await q.insertParticipant(tx, chatId, { id: newId(), userId: viewerId, status: chat.eventId ? 'pending' : null });
-    } catch (error) {
-      // The unique (chat_id, user_id) index is the last word when two joins race.
-      if (isUniqueViolation(error)) throw new AppError('ALREADY_PARTICIPANT', 'You are already a participant of this chat');
-      throw error;
-    }
-    await q.touchChat(tx, chatId, 1);
-    await q.clearRemovals(tx, [viewerId], chatId);
-    await awardScore(tx, effects, deps, viewerId, 'join-group-chat', chatId, socket);
-
-    const document = await emitChatUpdated(tx, effects, chatId, [viewerId], socket);
-    effects.emit([viewerId], 'chat-joined', { chat: document }, socket);
-    return q.toParticipant(row);
+    // rulings.md 25: in an event chat the new participant waits for an admin's decision.
+    return addParticipant(tx, effects, deps, chatId, viewerId, chat.eventId ? 'pending' : null, socket);
   });
+}
+
+/**
+ * The user becomes a participant of the (locked) group chat: joining (POST /chats/:id/participants)
+ * and an accepted join request (src/requests/) both go through here. The count and activity copies
+ * follow, the join-group-chat score is awarded once per user and chat, the user gets chat-joined
+ * and the other participants chat-updated (rulings.md 25, 27); `socket` is the requester's socket.
+ */
+export async function addParticipant(
+  tx: Db,
+  effects: Effects,
+  deps: Deps,
+  chatId: string,
+  userId: string,
+  status: q.ParticipantRow['status'],
+  socket?: string,
+): Promise<ParticipantDocument> {
+  let row: q.ParticipantRow;
+  try {
+    row = await q.insertParticipant(tx, chatId, { id: newId(), userId, status });
+  } catch (error) {
+    // The unique (chat_id, user_id) index is the last word when two joins race.
+    if (isUniqueViolation(error)) throw new AppError('ALREADY_PARTICIPANT', 'Already a participant of this chat');
+    throw error;
+  }
+  await q.touchChat(tx, chatId, 1);
+  await q.clearRemovals(tx, [userId], chatId);
+  await awardScore(tx, effects, deps, userId, 'join-group-chat', chatId, socket);
+
+  const document = await emitChatUpdated(tx, effects, chatId, [userId], socket);
+  effects.emit([userId], 'chat-joined', { chat: document }, socket);
+  return q.toParticipant(row);
 }
 
 /** POST /chats/:id/participants/multiple: an admin adds users; those already in are skipped. */

@@ -6,7 +6,7 @@
 // URI for an access token (grant type jwt-bearer), cached until shortly before it expires.
 import { importPKCS8, SignJWT, type CryptoKey } from 'jose';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Config } from '../config.js';
+import { ConfigError, type Config } from '../config.js';
 import type { OutboxMessage, PushDevice, PushSender, SendResult } from './sender.js';
 
 export type FcmConfig = NonNullable<Config['push']['fcm']>;
@@ -65,6 +65,19 @@ export class FcmPushSender implements PushSender {
     return resultOf(response, error);
   }
 
+  /**
+   * Fails start-up (STYLE.md 5) when the service account's key cannot sign, instead of every push
+   * failing later.
+   */
+  async checkCredentials(): Promise<void> {
+    try {
+      await this.signingKey();
+    } catch {
+      this.key = null;
+      throw new ConfigError('FCM_CREDENTIALS', 'has a private_key that is not an RSA private key in PKCS#8 PEM');
+    }
+  }
+
   /** The cached access token, or a new one when it is about to expire. */
   accessToken(): Promise<string> {
     if (this.token && this.now() < this.token.refreshAt) return Promise.resolve(this.token.value);
@@ -102,8 +115,13 @@ export class FcmPushSender implements PushSender {
     }
   }
 
-  private async fetchToken(): Promise<string> {
+  private signingKey(): Promise<CryptoKey> {
+    // Keys pasted into an env file sometimes keep their newlines as the two characters \n.
     this.key ??= importPKCS8(this.config.privateKey.replace(/\\n/g, '\n'), 'RS256');
+    return this.key;
+  }
+
+  private async fetchToken(): Promise<string> {
     const issuedAt = Math.floor(this.now() / 1000);
     const assertion = await new SignJWT({ scope: FCM_SCOPE })
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
@@ -111,7 +129,7 @@ export class FcmPushSender implements PushSender {
       .setAudience(this.config.tokenUri)
       .setIssuedAt(issuedAt)
       .setExpirationTime(issuedAt + ASSERTION_LIFETIME_SECONDS)
-      .sign(await this.key);
+      .sign(await this.signingKey());
     const response = await fetch(this.config.tokenUri, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },

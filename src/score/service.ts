@@ -2,6 +2,7 @@
 // points are configuration (config.score.actions).
 import type { Db } from '../db/client.js';
 import type { Deps } from '../shared/deps.js';
+import { AppError } from '../shared/errors.js';
 import type { Effects } from '../shared/effects.js';
 import { newId } from '../shared/ids.js';
 import * as q from './queries.js';
@@ -35,4 +36,11 @@ export async function awardScore(
   const award = { score, action, points: configured.points };
   effects.emit([userId], 'score-updated', award, exceptSocket);
   return award;
+}
+
+/** GET /users/me/score: the viewer's score and their actions, newest first (one page of them). */
+export async function myScore(deps: Deps, viewerId: string, page: { limit: number; page: number }): Promise<q.ScoreAnswer> {
+  const answer = await q.scoreWithActions(deps.database.db, viewerId, page.limit, (page.page - 1) * page.limit);
+  if (!answer) throw new AppError('USER_NOT_FOUND', 'The user of this token does not exist');
+  return answer;
 }

@@ -9,6 +9,10 @@ export const ErrorCode = {
   INVALID_CONNECTION: 400,
   NOT_A_GROUP: 400,
   NOT_ONE_TO_ONE: 400,
+  /** POST /chats/:id/requests on a chat anyone may join directly (POST /chats/:id/participants). */
+  NOT_RESTRICTED: 400,
+  /** POST /chats/:id/participants/:participantId/status on a chat without an event. */
+  NOT_AN_EVENT_CHAT: 400,
   /** POST /chats/:id/uploads/presign on a deployment without S3 storage. */
   DIRECT_UPLOAD_UNAVAILABLE: 400,
   UNAUTHORIZED: 401,

@@ -9,7 +9,7 @@ import { io as connect, type Socket } from 'socket.io-client';
 import { inject } from 'vitest';
 import { buildApp, type BuildOptions, type Service } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { openDatabase } from '../../src/db/client.js';
+import { openDatabase, pgliteExtensions } from '../../src/db/client.js';
 import postgres from 'postgres';
 import { s3Env } from './s3.js';
 
@@ -20,7 +20,7 @@ let sharedPglite: Promise<PGlite> | null = null;
 
 function pglite(): Promise<PGlite> {
   sharedPglite ??= (async () => {
-    const pg = new PGlite();
+    const pg = new PGlite({ extensions: pgliteExtensions });
     await pg.waitReady;
     await pg.exec(`SET TIME ZONE 'UTC'`);
     const database = await openDatabase({ url: null, poolSize: 1, pgliteDir: null, pglite: pg });

@@ -59,8 +59,8 @@ export async function startNode(env: Record<string, string>): Promise<NodeProces
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`node did not start within 60 s:\n${output}`));
-    }, 60_000);
+      reject(new Error(`node did not start within 180 s:\n${output}`));
+    }, 180_000);
     const onData = () => {
       const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(output);
       if (match) {

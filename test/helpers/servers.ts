@@ -1,6 +1,6 @@
 // Throw-away servers for the tests: PostgreSQL (initdb/pg_ctl) and Redis, on free loopback ports.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -31,8 +31,20 @@ export interface RunningServer {
   stop(): void;
 }
 
-export async function startPostgres(): Promise<RunningServer> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'chat-pg-'));
+export interface PostgresOptions {
+  /**
+   * A folder kept across runs (the benchmark's seeded data): initdb only when it has no cluster
+   * yet, and stop() leaves it in place. Default: a throw-away folder deleted by stop().
+   */
+  dir?: string;
+  /** Extra server settings, e.g. ['shared_buffers=1GB']. */
+  settings?: string[];
+}
+
+export async function startPostgres(options: PostgresOptions = {}): Promise<RunningServer & { dir: string; log: string }> {
+  const keep = options.dir !== undefined;
+  if (keep) mkdirSync(options.dir!, { recursive: true });
+  const dir = keep ? path.resolve(options.dir!) : mkdtempSync(path.join(tmpdir(), 'chat-pg-'));
   const data = path.join(dir, 'data');
   if (process.getuid?.() === 0) {
     chmodSync(dir, 0o755);
@@ -41,19 +53,26 @@ export async function startPostgres(): Promise<RunningServer> {
     chownSync(dir, uid, gid);
   }
   const port = await freePort();
-  asPostgres(`${PG_BIN}/initdb`, ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+  if (!keep || !existsSync(path.join(data, 'PG_VERSION'))) {
+    asPostgres(`${PG_BIN}/initdb`, ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+  }
+  const log = path.join(dir, 'log');
+  const settings = (options.settings ?? []).map((s) => ` -c ${s}`).join('');
   asPostgres(`${PG_BIN}/pg_ctl`, [
-    '-D', data, '-l', path.join(dir, 'log'), '-w', '-o',
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300`,
+    '-D', data, '-l', log, '-w', '-t', '300', '-o',
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300${settings}`,
     'start',
   ]);
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    dir,
+    log,
     stop() {
       try {
-        asPostgres(`${PG_BIN}/pg_ctl`, ['-D', data, '-m', 'immediate', '-w', 'stop']);
+        // A kept cluster stops cleanly (no crash recovery on the next start).
+        asPostgres(`${PG_BIN}/pg_ctl`, ['-D', data, '-m', keep ? 'fast' : 'immediate', '-w', 'stop']);
       } finally {
-        rmSync(dir, { recursive: true, force: true });
+        if (!keep) rmSync(dir, { recursive: true, force: true });
       }
     },
   };

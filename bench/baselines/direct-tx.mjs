@@ -1,0 +1,108 @@
+// P3's baseline: the SQL transaction of POST /chats/:id/messages (src/messages/service.ts
+// postMessage, statements of src/messages/queries.ts) run directly on postgres.js, the same
+// driver and pool size as the service, by CONCURRENCY workers for SECONDS; prints {tx, seconds}.
+// Same statements, same protocol (unnamed statements, as drizzle's db.execute sends them), same
+// (chat, sender) pairs; what it leaves out is everything the service adds: HTTP, validation, JWT,
+// the presence look-up in Redis, the socket emit and the push worker.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import postgres from 'postgres';
+
+const pairs = JSON.parse(readFileSync(process.env.PAIRS_FILE, 'utf8'));
+const seconds = Number(process.env.SECONDS ?? 5);
+const concurrency = Number(process.env.CONCURRENCY ?? 10);
+const sql = postgres(process.env.DATABASE_URL, {
+  max: Number(process.env.POOL ?? 10),
+  onnotice: () => {},
+  connection: { TimeZone: 'UTC', application_name: 'bench-direct-tx' },
+});
+
+const processPart = randomBytes(5).toString('hex');
+let counter = 0;
+const newId = () =>
+  Math.floor(Date.now() / 1000).toString(16).padStart(8, '0') + processPart + (++counter & 0xffffff).toString(16).padStart(6, '0');
+
+async function postMessage(chatId, userId, text) {
+  return sql.begin(async (tx) => {
+    const [access] = await tx.unsafe(
+      `select c.is_group as "isGroup", c.name, c.allow_public_post as "allowPublicPost",
+          (not c.is_group and exists (
+            select 1 from blocks b
+            where (b.blocker_id = c.creator_id and b.blocked_id = c.user_id)
+               or (b.blocker_id = c.user_id and b.blocked_id = c.creator_id))) as blocked,
+          case when p.id is null then null
+               else json_build_object('isAdmin', p.is_admin, 'status', p.status) end as participant
+        from chats c
+        left join participants p on p.chat_id = c.id and p.user_id = $1
+        where c.id = $2
+        for update of c`,
+      [userId, chatId],
+    );
+    if (!access?.participant) throw new Error('not a participant');
+    const id = newId();
+    const [{ at }] = await tx.unsafe(
+      `insert into messages (id, chat_id, user_id, text, at, updated_at)
+        values ($1, $2, $3, $4, clock_timestamp(), clock_timestamp())
+        returning iso(at) as at`,
+      [id, chatId, userId, text],
+    );
+    await tx.unsafe(
+      `update chats set last_message_id = $1, last_message_at = $2::timestamptz
+    where id = $3 and (last_message_at is null or last_message_at <= $4::timestamptz)`,
+      [id, at, chatId, at],
+    );
+    await tx.unsafe(
+      `update participants set last_read_at = greatest(last_read_at, $1::timestamptz)
+    where chat_id = $2 and user_id = $3`,
+      [at, chatId, userId],
+    );
+    const participants = await tx.unsafe(
+      `update participants p set activity_at = coalesce(c.last_message_at, c.updated_at)
+        from chats c where c.id = $1 and p.chat_id = c.id
+        returning p.user_id as "userId"`,
+      [chatId],
+    );
+    const [{ message }] = await tx.unsafe(`select message_json(m) as message from messages m where m.id = $1`, [id]);
+    // Nobody is online in P3: every other participant gets a push row (src/shared/effects.ts).
+    const others = participants.map((p) => p.userId).filter((u) => u !== userId);
+    if (others.length > 0) {
+      const values = [];
+      const params = [];
+      for (const other of others) {
+        params.push(other, 'message-created', chatId, access.name ?? message.user.name, `${message.user.name}: ${text}`);
+        const n = params.length;
+        values.push(`(default, $${n - 4}, $${n - 3}, $${n - 2}, $${n - 1}, $${n}, default, default, default, default, default, default, default)`);
+      }
+      await tx.unsafe(
+        `insert into "push_outbox" ("id", "user_id", "event", "chat_id", "title", "body", "attempts", "next_attempt_at",
+          "delivered_tokens", "sent_at", "failed_at", "last_error", "created_at") values ${values.join(', ')}`,
+        params,
+      );
+    }
+    return message;
+  });
+}
+
+await sql`select 1`;
+let done = 0;
+let errors = 0;
+let next = 0;
+const deadline = performance.now() + seconds * 1000;
+const started = performance.now();
+await Promise.all(
+  Array.from({ length: concurrency }, async () => {
+    while (performance.now() < deadline) {
+      const pair = pairs[next++ % pairs.length];
+      try {
+        await postMessage(pair.chat, pair.user, `bench message ${next}`);
+        done++;
+      } catch (error) {
+        errors++;
+        if (errors === 1) console.error(error);
+      }
+    }
+  }),
+);
+const elapsed = (performance.now() - started) / 1000;
+await sql.end();
+console.log(JSON.stringify({ tx: done, errors, seconds: elapsed, rps: done / elapsed }));

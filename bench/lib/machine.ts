@@ -1,0 +1,147 @@
+// The machine: what it is, and whether anything but the benchmark is using its CPU
+// (shared/BENCHMARKING.md: wait for a quiet machine; redo a round another process disturbed).
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+export function machineInfo() {
+  const sh = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8' }).trim();
+    } catch {
+      return 'n/a';
+    }
+  };
+  return {
+    date: new Date().toISOString(),
+    nproc: Number(sh('nproc', [])),
+    cpu: os.cpus()[0]?.model ?? 'n/a',
+    memory: sh('free', ['-g']),
+    node: process.version,
+    kernel: os.release(),
+    postgres: sh('/usr/lib/postgresql/15/bin/postgres', ['--version']),
+    redis: sh('redis-server', ['--version']).split(' ').slice(0, 3).join(' '),
+    loadavg: os.loadavg().map((v) => v.toFixed(2)).join(' '),
+  };
+}
+
+interface ProcTimes {
+  /** pid -> [ppid, cpu ticks, command] */
+  procs: Map<number, [number, number, string]>;
+  at: number;
+}
+
+function snapshot(): ProcTimes {
+  const procs = new Map<number, [number, number, string]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const command = stat.slice(stat.indexOf('(') + 1, close);
+      const fields = stat.slice(close + 2).split(' ');
+      // fields[0] is state (field 3); ppid is field 4, utime 14, stime 15
+      procs.set(Number(name), [Number(fields[1]), Number(fields[11]) + Number(fields[12]), command]);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return { procs, at: performance.now() };
+}
+
+/**
+ * Whose CPU counts as the benchmark's own: these roots and every descendant of them (the
+ * orchestrator's children, the PostgreSQL postmaster's backends, Redis).
+ */
+export class CpuWatch {
+  constructor(private readonly roots: () => number[]) {}
+
+  private ours(s: ProcTimes): Set<number> {
+    const mine = new Set<number>(this.roots());
+    let grew = true;
+    while (grew) {
+      grew = false;
+      for (const [pid, [ppid]] of s.procs) {
+        if (!mine.has(pid) && mine.has(ppid)) {
+          mine.add(pid);
+          grew = true;
+        }
+      }
+    }
+    return mine;
+  }
+
+  start() {
+    const before = snapshot();
+    return {
+      /** CPU used by other processes since start(), in cores, and the busiest of them. */
+      stop: (): { cores: number; top: string } => {
+        const after = snapshot();
+        const mine = this.ours(after);
+        const seconds = (after.at - before.at) / 1000;
+        let ticks = 0;
+        const users: [string, number][] = [];
+        for (const [pid, [, t, command]] of after.procs) {
+          if (mine.has(pid)) continue;
+          const used = t - (before.procs.get(pid)?.[1] ?? t);
+          if (used > 0) {
+            ticks += used;
+            users.push([`${command}(${pid})`, used]);
+          }
+        }
+        users.sort((a, b) => b[1] - a[1]);
+        const top = users
+          .slice(0, 3)
+          .map(([c, t]) => `${c} ${((t / TICKS_PER_SECOND / seconds) * 100).toFixed(0)}%`)
+          .join(', ');
+        return { cores: ticks / TICKS_PER_SECOND / Math.max(seconds, 0.001), top };
+      },
+    };
+  }
+
+  /**
+   * Waits until other processes use less than `threshold` of a core over a 1 s window, at most
+   * `maxMs`. Returns how long it waited and what the last window showed.
+   */
+  async waitQuiet(maxMs: number, threshold = 0.1): Promise<{ waitedMs: number; cores: number; top: string; quiet: boolean }> {
+    const started = Date.now();
+    for (;;) {
+      const window = this.start();
+      await new Promise((r) => setTimeout(r, 1000));
+      const seen = window.stop();
+      const waitedMs = Date.now() - started;
+      if (seen.cores < threshold) return { waitedMs, ...seen, quiet: true };
+      if (waitedMs >= maxMs) return { waitedMs, ...seen, quiet: false };
+    }
+  }
+}
+
+/** Resident set size of a process in bytes (VmRSS). */
+export function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /VmRSS:\s+(\d+)\s+kB/.exec(status);
+  return match ? Number(match[1]) * 1024 : NaN;
+}
+
+/** CPU seconds a process (not its children) used so far. */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/** The pid of a process whose command line contains `needle` (e.g. redis-server's port). */
+export function findPid(needle: string): number | null {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes(needle)) return Number(name);
+    } catch {
+      // gone
+    }
+  }
+  return null;
+}

@@ -1,0 +1,70 @@
+// The benchmark: `npm run bench` (every scenario) or `npm run bench:p1` ... (one). Starts
+// PostgreSQL with the seeded data (seeded once, kept in BENCH_DATA_DIR), Redis, builds the
+// service, then runs each scenario; each prints its figures next to their baselines and writes
+// bench/RESULTS.md (full scale) and bench/out/ (raw numbers).
+//
+// Environment: BENCH_SCALE=full|small (default full), BENCH_ROUNDS, BENCH_ROUND_SECONDS,
+// BENCH_QUIET_WAIT_MS, BENCH_PROFILE=1 (add a --cpu-prof run and its summary), BENCH_RESEED=1,
+// BENCH_SKIP_BUILD=1, BENCH_DATA_DIR.
+import { createContext, type Context } from './lib/context.js';
+import { writeReport, type Report } from './lib/report.js';
+type Scenario = (ctx: Context) => Promise<Report>;
+const SCENARIOS: Record<string, () => Promise<Scenario>> = {
+  plans: async () => (await import('./scenarios/plans.js')).plans,
+  p1: async () => (await import('./scenarios/p1.js')).p1,
+  p2: async () => (await import('./scenarios/p2.js')).p2,
+  p3: async () => (await import('./scenarios/p3.js')).p3,
+  p4: async () => (await import('./scenarios/p4.js')).p4,
+  'p4-options': async () => (await import('./scenarios/p4.js')).p4options,
+  p5: async () => (await import('./scenarios/p5.js')).p5,
+  p6: async () => (await import('./scenarios/p6.js')).p6,
+};
+/** `npm run bench`: everything, the P4 socket-layer options included. */
+const ALL = ['plans', 'p1', 'p2', 'p3', 'p4', 'p4-options', 'p5', 'p6'];
+/** Every scenario stops by itself: this is the bound, beyond the ~3 minutes each is built for. */
+const SCENARIO_LIMIT_MS = 4 * 60 * 1000;
+
+const asked = process.argv.slice(2);
+const names = asked.length > 0 ? asked : ALL;
+for (const name of names) {
+  if (!SCENARIOS[name]) {
+    console.error(`unknown scenario ${name}; one of: ${Object.keys(SCENARIOS).join(', ')}`);
+    process.exit(2);
+  }
+}
+
+const ctx = await createContext();
+let failed = 0;
+try {
+  for (const name of names) {
+    const started = Date.now();
+    ctx.log(`=== ${name} ===`);
+    let timer: NodeJS.Timeout | undefined;
+    let overran = false;
+    try {
+      const scenario = await SCENARIOS[name]();
+      const report = await Promise.race([
+        scenario(ctx),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            overran = true;
+            reject(new Error(`${name} ran over ${SCENARIO_LIMIT_MS / 1000} s`));
+          }, SCENARIO_LIMIT_MS);
+        }),
+      ]);
+      writeReport(ctx, report);
+      console.log(`\n${report.markdown}\n`);
+    } catch (error) {
+      failed++;
+      ctx.log(`${name} FAILED: ${(error as Error).stack ?? error}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    ctx.log(`${name}: ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    // Its processes may still run: stop here (exiting kills every child, bench/lib/procs.ts).
+    if (overran) break;
+  }
+} finally {
+  await ctx.close();
+}
+process.exit(failed > 0 ? 1 : 0);
