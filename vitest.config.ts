@@ -8,7 +8,7 @@ const shared = {
   // One migrated PGlite per worker, kept across its test files; tests isolate by fresh users.
   isolate: false,
   testTimeout: 30_000,
-  hookTimeout: 60_000,
+  hookTimeout: 180_000,
   pool: 'forks' as const,
 };
 

@@ -237,6 +237,7 @@ CREATE INDEX "chat_removals_user_at_idx" ON "chat_removals" USING btree ("user_i
 CREATE UNIQUE INDEX "chats_pair_key_key" ON "chats" USING btree ("pair_key");--> statement-breakpoint
 CREATE INDEX "chats_group_updated_idx" ON "chats" USING btree ("updated_at") WHERE "chats"."is_group";--> statement-breakpoint
 CREATE INDEX "chats_creator_idx" ON "chats" USING btree ("creator_id");--> statement-breakpoint
+CREATE INDEX "chats_meet_me_idx" ON "chats" USING btree ("meet_me_id") WHERE "chats"."meet_me_id" is not null;--> statement-breakpoint
 CREATE INDEX "connections_requester_idx" ON "connections" USING btree ("requester_id","user_id");--> statement-breakpoint
 CREATE INDEX "connections_user_idx" ON "connections" USING btree ("user_id","requester_id");--> statement-breakpoint
 CREATE UNIQUE INDEX "connections_live_pair_key" ON "connections" USING btree (least("requester_id", "user_id"),greatest("requester_id", "user_id")) WHERE "connections"."status" in ('pending','accepted');--> statement-breakpoint
@@ -250,7 +251,7 @@ CREATE INDEX "message_files_chat_type_tag_idx" ON "message_files" USING btree ("
 CREATE INDEX "messages_chat_at_live_idx" ON "messages" USING btree ("chat_id","at" DESC NULLS LAST,"id" DESC NULLS LAST) WHERE "messages"."deleted_at" is null;--> statement-breakpoint
 CREATE INDEX "messages_chat_updated_idx" ON "messages" USING btree ("chat_id","updated_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "participants_chat_user_key" ON "participants" USING btree ("chat_id","user_id");--> statement-breakpoint
-CREATE INDEX "participants_user_activity_idx" ON "participants" USING btree ("user_id","activity_at" DESC NULLS LAST,"chat_id" DESC NULLS LAST);--> statement-breakpoint
+CREATE INDEX "participants_user_activity_idx" ON "participants" USING btree ("user_id","activity_at" DESC NULLS LAST,"chat_id" DESC NULLS LAST,"is_group");--> statement-breakpoint
 CREATE INDEX "participants_chat_admin_idx" ON "participants" USING btree ("chat_id") WHERE "participants"."is_admin";--> statement-breakpoint
 CREATE INDEX "participants_chat_joined_idx" ON "participants" USING btree ("chat_id","joined_at");--> statement-breakpoint
 CREATE INDEX "pending_object_deletes_due_idx" ON "pending_object_deletes" USING btree ("next_attempt_at");--> statement-breakpoint

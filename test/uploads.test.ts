@@ -5,6 +5,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { S3Storage } from '../src/storage/s3.js';
 import { startApp, type TestApp } from './helpers/app.js';
 import { api, groupChat, multipart, oneToOne, pathOf, png, send, upload } from './helpers/messages-fixtures.js';
 
@@ -14,38 +16,35 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-/** The files stored in a chat's folder of the local storage. */
-function storedFiles(app: TestApp, chatId: string): string[] {
-  if (app.deps.config.storage.kind !== 'local') throw new Error('these tests use local storage');
-  const dir = path.join(app.deps.config.storage.dir, 'chats', chatId);
-  return existsSync(dir) ? readdirSync(dir) : [];
+/** The objects stored in a chat's folder, on local disk or in the S3 bucket. */
+async function storedFiles(app: TestApp, chatId: string): Promise<string[]> {
+  const config = app.deps.config.storage;
+  if (config.kind === 'local') {
+    const dir = path.join(config.dir, 'chats', chatId);
+    return existsSync(dir) ? readdirSync(dir) : [];
+  }
+  const listed = await (app.deps.storage as S3Storage).client.send(
+    new ListObjectsV2Command({ Bucket: config.bucket, Prefix: `chats/${chatId}/` }),
+  );
+  return (listed.Contents ?? []).map((o) => o.Key!);
 }
+
+/** GET of one of our object URLs: the app serves local objects, the bucket serves S3 ones. */
+async function fetchObject(app: TestApp, url: string): Promise<{ status: number; type: string | null; bytes: Buffer }> {
+  if (app.deps.config.storage.kind === 'local') {
+    const res = await app.app.inject({ url: pathOf(url) });
+    return { status: res.statusCode, type: String(res.headers['content-type']), bytes: res.rawPayload };
+  }
+  const res = await fetch(url);
+  return { status: res.status, type: res.headers.get('content-type'), bytes: Buffer.from(await res.arrayBuffer()) };
+}
+
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 const ftyp = (brand: string) =>
   Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from(`ftyp${brand}`, 'latin1'), Buffer.from([0, 0, 2, 0]), Buffer.from('isomiso2', 'latin1')]);
 
 describe('POST /chats/:id/uploads', () => {
-  it('stores a real PNG and answers 201 {file: {url, meta: {mediaType, fileName, fileSize}}}; the URL serves the bytes', async () => {
-    const [a, b] = [await t.user(), await t.user()];
-    const chatId = await oneToOne(t, a, b);
-    const image = await png(16, 12);
-    const res = await upload(t, a, chatId, 'holiday photo.png', image, 'image/png');
-    expect(res.statusCode).toBe(201);
-    expect(res.json()).toEqual({
-      file: {
-        url: expect.stringMatching(new RegExp(`/uploads/chats/${chatId}/\\d{13}-\\d{16}-holiday_photo\\.png$`)),
-        meta: { mediaType: 'image', fileName: 'holiday photo.png', fileSize: image.length },
-      },
-    });
-    const served = await t.app.inject({ url: pathOf(res.json().file.url) });
-    expect(served.statusCode).toBe(200);
-    expect(served.headers['content-type']).toBe('image/png');
-    expect(served.rawPayload.equals(image)).toBe(true);
-    // The URL is ready to go into a message.
-    const message = await send(t, a, chatId, { files: [{ url: res.json().file.url, meta: res.json().file.meta }] });
-    expect(message.files[0]).toMatchObject({ url: res.json().file.url, meta: res.json().file.meta });
-  });
-
   it.each([
     ['photo.jpg', () => sharp({ create: { width: 4, height: 4, channels: 3, background: '#00f' } }).jpeg().toBuffer(), 'image'],
     ['anim.gif', async () => Buffer.concat([Buffer.from('GIF89a', 'latin1'), randomBytes(64)]), 'image'],
@@ -82,7 +81,7 @@ describe('POST /chats/:id/uploads', () => {
     const res = await upload(t, a, chatId, fileName, content, 'image/png');
     expect(res.statusCode).toBe(415);
     expect(res.json()).toMatchObject({ statusCode: 415, error: 'Unsupported Media Type', code: 'UNSUPPORTED_MEDIA_TYPE' });
-    expect(storedFiles(t, chatId)).toEqual([]);
+    expect(await storedFiles(t, chatId)).toEqual([]);
   });
 
   it('names the object by its real type when the name says otherwise', async () => {
@@ -102,7 +101,7 @@ describe('POST /chats/:id/uploads', () => {
     const res = await upload(t, stranger, chat.id, 'x.png', await png());
     expect(res.statusCode).toBe(403);
     expect(res.json().code).toBe('NOT_A_PARTICIPANT');
-    expect(storedFiles(t, chat.id)).toEqual([]);
+    expect(await storedFiles(t, chat.id)).toEqual([]);
     const missing = await upload(t, a, 'abababababababababababab', 'x.png', await png());
     expect(missing.statusCode).toBe(404);
     expect(missing.json().code).toBe('CHAT_NOT_FOUND');
@@ -128,7 +127,7 @@ describe('POST /chats/:id/uploads', () => {
       expect(res.statusCode).toBe(400);
       expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', field: 'file' });
     }
-    expect(storedFiles(t, chatId)).toEqual([]);
+    expect(await storedFiles(t, chatId)).toEqual([]);
   });
 
   it('answers 415 for a body that is not multipart', async () => {
@@ -158,42 +157,83 @@ describe('POST /chats/:id/uploads', () => {
     const refused = await fetch(`${t.url}/chats/${chatId}/uploads`, { method: 'POST', headers: a.auth, body: fake });
     expect(refused.status).toBe(415);
     expect((await refused.json()).code).toBe('UNSUPPORTED_MEDIA_TYPE');
-    expect(storedFiles(t, chatId)).toHaveLength(1);
+    expect(await storedFiles(t, chatId)).toHaveLength(1);
   });
 });
 
-describe('POST /chats/:id/uploads over the size limit', () => {
-  let small: TestApp;
+// The same behaviour whichever storage holds the objects: local disk (the embedded default) and
+// S3 (the suite's s3rver).
+describe.each(['local', 's3'] as const)('POST /chats/:id/uploads on %s storage', (storage) => {
+  // This block's own app (shadows the file's local-storage one).
+  let t: TestApp;
   beforeAll(async () => {
-    small = await startApp({ UPLOAD_MAX_BYTES: '2048' });
+    t = await startApp(storage === 's3' ? { STORAGE: 's3' } : {});
   });
-  afterAll(() => small?.close());
+  afterAll(() => t?.close());
 
-  it('answers 413 PAYLOAD_TOO_LARGE and leaves no object (nor a partial one) on disk', async () => {
-    const [a, b] = [await small.user(), await small.user()];
-    const chatId = await oneToOne(small, a, b);
-    const big = Buffer.concat([await png(), randomBytes(5000)]);
-    const res = await upload(small, a, chatId, 'big.png', big);
-    expect(res.statusCode).toBe(413);
-    expect(res.json()).toMatchObject({ statusCode: 413, error: 'Payload Too Large', code: 'PAYLOAD_TOO_LARGE' });
-    expect(storedFiles(small, chatId)).toEqual([]);
-
-    // Over real HTTP too, with a body far over the limit.
-    const form = new FormData();
-    form.append('file', new Blob([Buffer.concat([await png(), randomBytes(1024 * 1024)])]), 'huge.png');
-    const http = await fetch(`${small.url}/chats/${chatId}/uploads`, { method: 'POST', headers: a.auth, body: form });
-    expect(http.status).toBe(413);
-    expect(storedFiles(small, chatId)).toEqual([]);
-  });
-
-  it('accepts a file of exactly the limit', async () => {
-    const [a, b] = [await small.user(), await small.user()];
-    const chatId = await oneToOne(small, a, b);
-    const image = await png();
-    const exact = Buffer.concat([image, Buffer.alloc(2048 - image.length)]);
-    const res = await upload(small, a, chatId, 'exact.png', exact);
+  it('stores a real PNG and answers 201 {file: {url, meta: {mediaType, fileName, fileSize}}}; the URL serves the bytes', async () => {
+    const [a, b] = [await t.user(), await t.user()];
+    const chatId = await oneToOne(t, a, b);
+    const image = await png(16, 12);
+    const res = await upload(t, a, chatId, 'holiday photo.png', image, 'image/png');
     expect(res.statusCode).toBe(201);
-    expect(res.json().file.meta.fileSize).toBe(2048);
-    expect(storedFiles(small, chatId)).toHaveLength(1);
+    expect(res.json()).toEqual({
+      file: {
+        url: expect.stringMatching(new RegExp(`^${escape(t.deps.storage.urlFor(`chats/${chatId}/`))}\\d{13}-\\d{16}-holiday_photo\\.png$`)),
+        meta: { mediaType: 'image', fileName: 'holiday photo.png', fileSize: image.length },
+      },
+    });
+    const served = await fetchObject(t, res.json().file.url);
+    expect(served.status).toBe(200);
+    expect(served.type).toBe('image/png');
+    expect(served.bytes.equals(image)).toBe(true);
+    // The URL is ready to go into a message.
+    const message = await send(t, a, chatId, { files: [{ url: res.json().file.url, meta: res.json().file.meta }] });
+    expect(message.files[0]).toMatchObject({ url: res.json().file.url, meta: res.json().file.meta });
+  });
+
+  it('answers 415 for a file whose content is not what its name says, storing nothing', async () => {
+    const [a, b] = [await t.user(), await t.user()];
+    const chatId = await oneToOne(t, a, b);
+    const res = await upload(t, a, chatId, 'photo.png', Buffer.from('plain text named like a picture'), 'image/png');
+    expect(res.statusCode).toBe(415);
+    expect(res.json().code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect(await storedFiles(t, chatId)).toEqual([]);
+  });
+
+  describe('over the size limit', () => {
+    let small: TestApp;
+    beforeAll(async () => {
+      small = await startApp({ UPLOAD_MAX_BYTES: '2048', ...(storage === 's3' ? { STORAGE: 's3' } : {}) });
+    });
+    afterAll(() => small?.close());
+
+    it('answers 413 PAYLOAD_TOO_LARGE and leaves no object (nor a partial one) on disk', async () => {
+      const [a, b] = [await small.user(), await small.user()];
+      const chatId = await oneToOne(small, a, b);
+      const big = Buffer.concat([await png(), randomBytes(5000)]);
+      const res = await upload(small, a, chatId, 'big.png', big);
+      expect(res.statusCode).toBe(413);
+      expect(res.json()).toMatchObject({ statusCode: 413, error: 'Payload Too Large', code: 'PAYLOAD_TOO_LARGE' });
+      expect(await storedFiles(small, chatId)).toEqual([]);
+
+      // Over real HTTP too, with a body far over the limit.
+      const form = new FormData();
+      form.append('file', new Blob([Buffer.concat([await png(), randomBytes(1024 * 1024)])]), 'huge.png');
+      const http = await fetch(`${small.url}/chats/${chatId}/uploads`, { method: 'POST', headers: a.auth, body: form });
+      expect(http.status).toBe(413);
+      expect(await storedFiles(small, chatId)).toEqual([]);
+    });
+
+    it('accepts a file of exactly the limit', async () => {
+      const [a, b] = [await small.user(), await small.user()];
+      const chatId = await oneToOne(small, a, b);
+      const image = await png();
+      const exact = Buffer.concat([image, Buffer.alloc(2048 - image.length)]);
+      const res = await upload(small, a, chatId, 'exact.png', exact);
+      expect(res.statusCode).toBe(201);
+      expect(res.json().file.meta.fileSize).toBe(2048);
+      expect(await storedFiles(small, chatId)).toHaveLength(1);
+    });
   });
 });

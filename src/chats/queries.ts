@@ -196,7 +196,7 @@ function containsPattern(text: string): string {
  * GET /chats in one round trip: the viewer's participant rows in the order of the index
  * participants_user_activity_idx (user_id, activity_at DESC NULLS LAST, chat_id DESC NULLS LAST),
  * one page of them, then each chat's JSON; plus the total count of matches (rulings.md 5).
- * chats is joined for the filter only when search or meetMeOnly need it.
+ * chats is joined for the filter only when search needs it.
  */
 export async function listChats(
   db: Db,
@@ -213,7 +213,10 @@ export function listChatsQuery(viewerId: string, filter: ChatListFilter, unreadC
   const conditions: SQL[] = [sql`p.user_id = ${viewerId}`];
   if (filter.group !== undefined) conditions.push(sql`p.is_group = ${filter.group}`);
   // rulings.md 15: meetMeOnly narrows the one-to-one chats to those made from a meet-me connection.
-  if (filter.meetMeOnly) conditions.push(sql`(p.is_group or c.meet_me_id is not null)`);
+  // Written as a semi-join the planner answers from chats_meet_me_idx, not by scanning chats.
+  if (filter.meetMeOnly) {
+    conditions.push(sql`(p.is_group or exists (select 1 from chats mc where mc.id = p.chat_id and mc.meet_me_id is not null))`);
+  }
   if (filter.search) {
     // rulings.md 15: the group's name, or a one-to-one chat's other party's name or username.
     const pattern = containsPattern(filter.search);
@@ -222,7 +225,7 @@ export function listChatsQuery(viewerId: string, filter: ChatListFilter, unreadC
                    where o.id = case when c.creator_id = ${viewerId} then c.user_id else c.creator_id end
                      and (o.name ilike ${pattern} or o.username ilike ${pattern})) end)`);
   }
-  const needsChat = filter.meetMeOnly || !!filter.search;
+  const needsChat = !!filter.search;
   const from = needsChat ? sql`participants p join chats c on c.id = p.chat_id` : sql`participants p`;
   const where = sql.join(conditions, sql` and `);
   const offset = (filter.page - 1) * filter.limit;

@@ -130,6 +130,9 @@ export const chats = pgTable(
     check('chats_pair_key_check', sql`(${t.isGroup}) = (${t.pairKey} is null)`),
     index('chats_group_updated_idx').on(t.updatedAt).where(sql`${t.isGroup}`),
     index('chats_creator_idx').on(t.creatorId),
+    // GET /chats?meetMeOnly=true reads the (few) meet-me chats through it instead of scanning chats
+    // (bench/explain-chats.ts); it also serves the FK's ON DELETE SET NULL from connections.
+    index('chats_meet_me_idx').on(t.meetMeId).where(sql`${t.meetMeId} is not null`),
   ],
 );
 
@@ -153,7 +156,9 @@ export const participants = pgTable(
   },
   (t) => [
     uniqueIndex('participants_chat_user_key').on(t.chatId, t.userId),
-    index('participants_user_activity_idx').on(t.userId, t.activityAt.desc(), t.chatId.desc()),
+    // is_group trails the sort key so that GET /chats?group= filters and counts inside the index
+    // (index-only) instead of visiting the heap or scanning participants (bench/explain-chats.ts).
+    index('participants_user_activity_idx').on(t.userId, t.activityAt.desc(), t.chatId.desc(), t.isGroup),
     index('participants_chat_admin_idx').on(t.chatId).where(sql`${t.isAdmin}`),
     index('participants_chat_joined_idx').on(t.chatId, t.joinedAt),
     check('participants_status_check', sql`${t.status} is null or ${t.status} in ('pending','accepted','rejected')`),

@@ -1,0 +1,96 @@
+// Fixtures of the communities tests (explore, events, join requests, reels, score): requests
+// through the public API, sockets that record what they receive, and a statement counter.
+import type { Socket } from 'socket.io-client';
+import { expect } from 'vitest';
+import { rows, sql } from '../src/db/client.js';
+import { settle, type TestApp, type TestUser } from './helpers/app.js';
+
+export function api(
+  t: TestApp,
+  user: TestUser | null,
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  url: string,
+  payload?: unknown,
+) {
+  return t.app.inject({
+    method,
+    url,
+    headers: user ? user.auth : {},
+    ...(payload !== undefined ? { payload: payload as object } : {}),
+  });
+}
+
+export interface Device {
+  socket: Socket;
+  id: string;
+  events: { event: string; payload: any }[];
+}
+
+/** A connected socket of the user that records every event it receives. */
+export async function device(t: TestApp, user: TestUser): Promise<Device> {
+  const socket = await t.socket(user);
+  const events: Device['events'] = [];
+  socket.onAny((event: string, payload: unknown) => events.push({ event, payload }));
+  return { socket, id: socket.id!, events };
+}
+
+/** The payload of the first `event` the device got, waiting up to `ms` for it. */
+export async function received(d: Device, event: string, ms = 3000): Promise<any> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const found = d.events.find((e) => e.event === event);
+    if (found) return found.payload;
+    if (Date.now() > until) throw new Error(`no ${event}; got ${d.events.map((e) => e.event).join(', ')}`);
+    await settle(20);
+  }
+}
+
+/** The names of the events the device got, but presence (sent whenever anyone connects). */
+export const eventNames = (d: Device) => d.events.map((e) => e.event).filter((e) => e !== 'presence');
+
+/** POST /reels; returns the reel. */
+export async function postReel(t: TestApp, user: TestUser, body: Record<string, unknown> = {}) {
+  const res = await api(t, user, 'POST', '/reels', {
+    description: 'A reel',
+    tag: 'Party',
+    video: 'https://cdn.example.com/reels/video.mp4',
+    ...body,
+  });
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json().reel;
+}
+
+/** Push outbox rows of the user for one event name. */
+export function pushes(t: TestApp, userId: string, event: string) {
+  return rows<{ event: string; chatId: string | null; title: string; body: string }>(
+    t.deps.database.db,
+    sql`select event, chat_id as "chatId", title, body from push_outbox
+        where user_id = ${userId} and event = ${event} order by id`,
+  );
+}
+
+/**
+ * Counts the SQL statements the app sends to the database from now on, at the driver: PGlite's
+ * query/exec, postgres.js's unsafe (what drizzle calls for every statement outside a transaction).
+ */
+export function countStatements(t: TestApp): { count(): number; stop(): void } {
+  const client: any = (t.deps.database.db as any).$client;
+  let n = 0;
+  const names = t.kind === 'pglite' ? ['query', 'exec'] : ['unsafe'];
+  const originals = names.map((name) => [name, client[name], Object.hasOwn(client, name)] as const);
+  for (const [name, original] of originals) {
+    client[name] = function (this: unknown, ...args: unknown[]) {
+      n++;
+      return original.apply(client, args);
+    };
+  }
+  return {
+    count: () => n,
+    stop() {
+      for (const [name, original, own] of originals) {
+        if (own) client[name] = original;
+        else delete client[name];
+      }
+    },
+  };
+}
