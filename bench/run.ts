@@ -5,7 +5,7 @@
 //
 // Environment: BENCH_SCALE=full|small (default full), BENCH_ROUNDS, BENCH_ROUND_SECONDS,
 // BENCH_QUIET_WAIT_MS, BENCH_PROFILE=1 (add a --cpu-prof run and its summary), BENCH_RESEED=1,
-// BENCH_SKIP_BUILD=1, BENCH_DATA_DIR.
+// BENCH_SKIP_BUILD=1, BENCH_DATA_DIR. `--seed-only` (npm run bench:seed) seeds and stops.
 import { createContext, type Context } from './lib/context.js';
 import { writeReport, type Report } from './lib/report.js';
 type Scenario = (ctx: Context) => Promise<Report>;
@@ -25,7 +25,9 @@ const ALL = ['plans', 'p1', 'p2', 'p3', 'p4', 'p4-options', 'p5', 'p6'];
 const SCENARIO_LIMIT_MS = 4 * 60 * 1000;
 
 const asked = process.argv.slice(2);
-const names = asked.length > 0 ? asked : ALL;
+/** --seed-only: build, start PostgreSQL and seed (or find the seed), nothing else. */
+const seedOnly = asked.includes('--seed-only');
+const names = seedOnly ? [] : asked.length > 0 ? asked : ALL;
 for (const name of names) {
   if (!SCENARIOS[name]) {
     console.error(`unknown scenario ${name}; one of: ${Object.keys(SCENARIOS).join(', ')}`);

@@ -9,8 +9,9 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
-import { migrationsFolder, openDatabase } from '../src/db/client.js';
 import { layout, scaleFromEnv, type Scale } from './scale.js';
 
 /** Bump when the seed's shape changes: a different version reseeds. */
@@ -49,8 +50,14 @@ const STUDY_TAGS = '[{"tag":"exams","label":"Exams"},{"tag":"lectures","label":"
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
+/**
+ * The migrations of the built service (dist/drizzle, copied by npm run build): the service runs
+ * the same ones at start-up and finds nothing left to apply.
+ */
+export const builtMigrations = path.resolve(here, '../dist/drizzle');
+
 /** Changes whenever the migrations change (pre-release they are regenerated in place). */
-function migrationsHash(): string {
+function migrationsHash(migrationsFolder: string): string {
   const hash = createHash('sha256');
   for (const file of readdirSync(migrationsFolder).sort()) {
     if (file.endsWith('.sql')) hash.update(file).update(readFileSync(path.join(migrationsFolder, file)));
@@ -67,9 +74,14 @@ export interface SeedInfo {
   reused: boolean;
 }
 
-export async function seed(url: string, scale: Scale, options: { force?: boolean; log?: (line: string) => void } = {}): Promise<SeedInfo> {
+export async function seed(
+  url: string,
+  scale: Scale,
+  options: { force?: boolean; log?: (line: string) => void; migrationsFolder?: string } = {},
+): Promise<SeedInfo> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const key = `v${SEED_VERSION}:${scale.name}:${migrationsHash()}`;
+  const migrationsFolder = options.migrationsFolder ?? builtMigrations;
+  const key = `v${SEED_VERSION}:${scale.name}:${migrationsHash(migrationsFolder)}`;
   const admin = postgres(url, { max: 1, onnotice: () => {}, connection: { TimeZone: 'UTC' } });
   try {
     const marker = await admin`select to_regclass('public.bench_seed') is not null as present`;
@@ -84,9 +96,9 @@ export async function seed(url: string, scale: Scale, options: { force?: boolean
     await admin.end();
   }
 
-  const database = await openDatabase({ url, poolSize: 1, pgliteDir: null });
-  await database.migrate();
-  await database.close();
+  const migrator = postgres(url, { max: 1, onnotice: () => {} });
+  await migrate(drizzle(migrator), { migrationsFolder });
+  await migrator.end();
 
   const started = Date.now();
   const sql = postgres(url, { max: 1, onnotice: () => {}, connection: { TimeZone: 'UTC' } });

@@ -67,6 +67,8 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
 
   setValidation(app);
   setErrorHandling(app);
+  // Before anything that needs closing: bad FCM credentials stop start-up here.
+  const pushSender = options.pushSender ?? (await createPushSender(config, app.log));
 
   const database = await openDatabase({ ...config.database, pglite: options.pglite });
   if (options.migrate !== false) await database.migrate();
@@ -83,7 +85,7 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
     await redisPresence.start();
     presence = redisPresence;
   }
-  const pushWorker: PushWorker = createPushWorker(database, options.pushSender ?? (await createPushSender(config, log)), log, {
+  const pushWorker: PushWorker = createPushWorker(database, pushSender, log, {
     intervalMs: config.push.workerIntervalMs,
     maxAttempts: config.push.maxAttempts,
   });

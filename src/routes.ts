@@ -13,6 +13,7 @@ import { registerEventRoutes } from './events/routes.js';
 import { registerRequestRoutes } from './requests/routes.js';
 import { registerReelRoutes } from './reels/routes.js';
 import { registerScoreRoutes } from './score/routes.js';
+import { registerSyncRoutes } from './sync/routes.js';
 
 /** Routes that need the bearer token (rulings.md 3). */
 export async function registerRoutes(app: App, deps: Deps) {
@@ -28,6 +29,7 @@ export async function registerRoutes(app: App, deps: Deps) {
   registerRequestRoutes(app, deps);
   registerReelRoutes(app, deps);
   registerScoreRoutes(app, deps);
+  registerSyncRoutes(app, deps);
 }
 
 export async function registerPublicRoutes(app: App, deps: Deps) {

@@ -273,15 +273,9 @@ describe('DELETE /chats/:id', () => {
     const b = await t.user();
     const doc = await group(t, a, [b]);
     const photo = (await put(t, a, doc._id, multipart({}, { fileName: 'p.png', contentType: 'image/png', data: await image('png') }))).json().chat.photo;
-    const upload = multipart({}, { field: 'file', fileName: 'clip.png', contentType: 'image/png', data: await image('png', 16) });
-    const uploaded = await t.app.inject({
-      method: 'POST',
-      url: `/chats/${doc._id}/uploads`,
-      headers: { ...a.auth, ...upload.headers },
-      payload: upload.payload,
-    });
-    expect(uploaded.statusCode, uploaded.body).toBe(201);
-    const fileUrl: string = uploaded.json().file.url;
+    // A message file stored in our storage (as POST /chats/:id/uploads would store it).
+    const stored = await t.deps.storage.put(`chats/${doc._id}/${Date.now()}-1-clip.png`, await image('png', 16), 'image/png');
+    const fileUrl = stored.url;
     const sent = await t.app.inject({
       method: 'POST',
       url: `/chats/${doc._id}/messages`,
@@ -290,6 +284,8 @@ describe('DELETE /chats/:id', () => {
     });
     expect(sent.statusCode, sent.body).toBe(201);
     await postMessage(t, b, doc._id, 'plain');
+    const [file] = await dbRows<any>(t, sql`select storage_keys from message_files where chat_id = ${doc._id}`);
+    expect(file.storage_keys).toEqual([stored.key]);
     // An event, a join request and a reel of the chat.
     const eventId = newId();
     await dbRows(t, sql`insert into events (id, chat_id, creator_id, name, starts_at, ends_at)

@@ -297,4 +297,23 @@ describe('FCM sender', () => {
     expect(row).toMatchObject({ sent: true, attempts: 1, deliveredTokens: [] });
     expect(fake.sends.filter((s) => s.body?.message?.notification?.title === title)).toEqual([]);
   });
+
+  it('refuses to start with a private key that cannot sign, naming FCM_CREDENTIALS', async () => {
+    const credentials = JSON.parse(fake.env().FCM_CREDENTIALS);
+    const env = { ...fake.env(), ...database.env };
+    env.FCM_CREDENTIALS = JSON.stringify({ ...credentials, private_key: '-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n' });
+    await expect(startApp(env)).rejects.toThrow(/Invalid configuration: FCM_CREDENTIALS/);
+  });
+
+  it('accepts the key with its newlines written as \\n, as env files often carry it', async () => {
+    const credentials = JSON.parse(fake.env().FCM_CREDENTIALS);
+    const flattened = { ...credentials, private_key: credentials.private_key.replace(/\n/g, '\\n') };
+    const app = await startApp({ ...fake.env(), ...database.env, FCM_CREDENTIALS: JSON.stringify(flattened) });
+    apps.push(app);
+    const user = await app.user();
+    const token = await registerDevice(app, user, 'android');
+    await push(app, [user.id], message());
+    await drain(app, user.id);
+    expect(fake.delivered(token)).toHaveLength(1);
+  });
 });

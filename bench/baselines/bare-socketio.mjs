@@ -4,6 +4,7 @@
 //   SIO_PER_MESSAGE_DEFLATE=1  compression on (Socket.IO's default is off)
 //   SIO_RECOVERY=1             connection state recovery, as the service runs it
 //   SIO_WS_ENGINE=eiows        a native WebSocket engine instead of ws (when installed)
+//   SIO_REDIS_STREAMS=<url>    the Redis streams adapter, as the service runs it (src/realtime/redis.ts)
 // Plain JavaScript run by plain node, like the compiled service (bench/lib/procs.ts).
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
@@ -18,6 +19,20 @@ const options = {
 if (process.env.SIO_WS_ENGINE) {
   const engine = await import(process.env.SIO_WS_ENGINE);
   options.wsEngine = engine.Server ?? engine.default?.Server;
+}
+
+if (process.env.SIO_REDIS_STREAMS) {
+  const { Redis } = await import('ioredis');
+  const { createAdapter } = await import('@socket.io/redis-streams-adapter');
+  const redis = new Redis(process.env.SIO_REDIS_STREAMS);
+  const prefix = `bare-${process.pid}:`;
+  options.adapter = createAdapter(redis, {
+    streamName: `${prefix}socket.io`,
+    channelPrefix: `${prefix}socket.io`,
+    sessionKeyPrefix: `${prefix}sio:session:`,
+    maxLen: 10_000,
+    onlyPlaintext: true,
+  });
 }
 
 const http = createServer((request, response) => {

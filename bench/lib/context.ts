@@ -54,6 +54,9 @@ export async function createContext(): Promise<Context> {
 
   const dataDir = process.env.BENCH_DATA_DIR ?? path.join(tmpdir(), 'chat-bench', scale.name);
   stopStalePostgres(dataDir);
+  // Built first: the seed applies the built service's migrations (dist/drizzle), which it then
+  // finds applied at start-up, even while the source tree's migrations are being regenerated.
+  build(log);
   const pg = await startPostgres({ dir: dataDir, settings: PG_SETTINGS });
   let redis: RunningServer | null = null;
   try {
@@ -61,7 +64,6 @@ export async function createContext(): Promise<Context> {
     const seeded = await seed(pg.url, scale, { force: process.env.BENCH_RESEED === '1', log });
     log(`seed: ${seeded.reused ? 'reused' : 'created'} ${scale.name} (${JSON.stringify(seeded.counts)})`);
     redis = await startRedis();
-    build(log);
 
     const pgPid = Number(readFileSync(path.join(dataDir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
     const redisPort = new URL(redis.url).port;

@@ -212,3 +212,24 @@ export function startLoad(file: string, env: Record<string, string> = {}, nodeAr
     },
   };
 }
+
+/** Runs a baseline script (bench/baselines/*.mjs) to its end on core 0; resolves with its stdout. */
+export function runPinned(file: string, env: Record<string, string>, cpu = SERVER_CPU): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('taskset', ['-c', cpu, process.execPath, path.join('bench/baselines', file)], {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(child);
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    child.once('exit', (code) => {
+      children.delete(child);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${file} exited ${code}: ${err}`));
+    });
+  });
+}

@@ -179,6 +179,29 @@ export async function chatForViewer(
   return row?.chat ?? null;
 }
 
+/**
+ * Many chats as the viewer sees them, in one round trip, in the order of `chatIds` (chats that no
+ * longer exist are left out). GET /sync answers the viewer's changed chats through it (src/sync/).
+ */
+export async function chatsForViewer(
+  db: Db,
+  chatIds: string[],
+  viewerId: string,
+  unreadCap: number,
+): Promise<ChatForViewerRow[]> {
+  if (chatIds.length === 0) return [];
+  const found = await rows<{ chat: ChatForViewerRow }>(
+    db,
+    sql`select ${chatForViewerJson(viewerId, unreadCap)} as chat
+        from chats c
+        left join participants vp on vp.chat_id = c.id and vp.user_id = ${viewerId}
+        ${otherPartyJoin(viewerId)}
+        where c.id = any(${textArray(chatIds)})`,
+  );
+  const byId = new Map(found.map((r) => [r.chat._id, r.chat]));
+  return chatIds.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));
+}
+
 export interface ChatListFilter {
   limit: number;
   page: number;
@@ -225,20 +248,28 @@ export function listChatsQuery(viewerId: string, filter: ChatListFilter, unreadC
                    where o.id = case when c.creator_id = ${viewerId} then c.user_id else c.creator_id end
                      and (o.name ilike ${pattern} or o.username ilike ${pattern})) end)`);
   }
-  const needsChat = !!filter.search;
-  const from = needsChat ? sql`participants p join chats c on c.id = p.chat_id` : sql`participants p`;
   const where = sql.join(conditions, sql` and `);
   const offset = (filter.page - 1) * filter.limit;
+  const columns = sql`p.id, p.chat_id, p.is_admin, p.last_read_at, p.activity_at`;
+  const order = sql`activity_at desc nulls last, chat_id desc nulls last`;
 
-  return sql`with page as (
-          select p.id, p.chat_id, p.is_admin, p.last_read_at, p.activity_at
-          from ${from}
-          where ${where}
-          order by p.activity_at desc nulls last, p.chat_id desc nulls last
-          limit ${filter.limit} offset ${offset}
-        )
+  // Without search: the page walks the index in order and stops after offset + limit rows; the
+  // count reads only the index (is_group is in it). With search every one of the viewer's chats
+  // must be tested anyway, so the matches are found once and both the count and the page use them.
+  const ctes = filter.search
+    ? sql`matches as materialized (
+            select ${columns} from participants p join chats c on c.id = p.chat_id where ${where}),
+          page as (select * from matches order by ${order} limit ${filter.limit} offset ${offset}),
+          total as (select count(*)::int as count from matches)`
+    : sql`page as (
+            select ${columns} from participants p where ${where}
+            order by p.activity_at desc nulls last, p.chat_id desc nulls last
+            limit ${filter.limit} offset ${offset}),
+          total as (select count(*)::int as count from participants p where ${where})`;
+
+  return sql`with ${ctes}
         select
-          (select count(*)::int from ${from} where ${where}) as count,
+          (select count from total) as count,
           coalesce((
             select jsonb_agg(${chatForViewerJson(viewerId, unreadCap)}
                              order by vp.activity_at desc nulls last, vp.chat_id desc nulls last)

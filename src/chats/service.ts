@@ -289,8 +289,12 @@ export async function updateChat(deps: Deps, viewerId: string, chatId: string, f
 
   try {
     return await transaction(deps, async (tx, effects) => {
-      // Locked so that a concurrent photo change cannot lose track of the object it replaced.
+      // Locked so that a concurrent photo change cannot lose track of the object it replaced;
+      // the admin right is read again under the lock (it may have been revoked meanwhile).
       const locked = await loadChat(tx, chatId, { forUpdate: true });
+      if (!(await requireParticipant(tx, chatId, viewerId)).isAdmin) {
+        throw new AppError('NOT_AN_ADMIN', 'Only an admin can edit this chat');
+      }
       await q.updateChat(tx, chatId, {
         name,
         category,
@@ -314,8 +318,10 @@ export async function updateChat(deps: Deps, viewerId: string, chatId: string, f
 /** DELETE /chats/:id (rulings.md 29): admin of a group chat only. */
 export async function deleteChat(deps: Deps, viewerId: string, chatId: string, socket?: string): Promise<void> {
   await transaction(deps, async (tx, effects) => {
-    const me = await requireParticipant(tx, chatId, viewerId);
+    // The chat row is locked first, as every membership change does, so the admin right read
+    // below cannot change before the delete commits.
     const chat = await loadChat(tx, chatId, { forUpdate: true });
+    const me = await requireParticipant(tx, chatId, viewerId);
     if (!chat.isGroup) throw new AppError('NOT_A_GROUP', 'Only group chats can be deleted');
     if (!me.isAdmin) throw new AppError('NOT_AN_ADMIN', 'Only an admin can delete this chat');
     const participantIds = await q.participantUserIds(tx, chatId);

@@ -166,7 +166,7 @@ export async function setParticipantStatus(
       event: 'participant-status-updated',
       chat: chatId,
       title: chatName,
-      body: status === 'accepted' ? `You are in: ${chatName} accepted you` : `${chatName} declined your participation`,
+      body: `Your participation in ${chatName} was ${status === 'accepted' ? 'accepted' : 'declined'}`,
     });
     await emitChatUpdated(tx, effects, chatId, [target.userId], socket);
     return participant;

@@ -4,7 +4,7 @@ import type { SQL } from 'drizzle-orm';
 import { one, rows, sql, textArray, type Db } from '../db/client.js';
 import { messageFiles } from '../db/schema.js';
 import type { MediaType } from './media.js';
-import type { Message } from './message.js';
+import type { FileItem, Message } from './message.js';
 
 export interface PostingAccess {
   isGroup: boolean;
@@ -215,15 +215,6 @@ export async function moveLastMessageFrom(tx: Db, chatId: string, deletedId: str
         returning c.id`,
   );
   return result.length > 0;
-}
-
-export interface FileItem {
-  _id: string;
-  user: string;
-  chat: string;
-  at: string;
-  message: string;
-  file: { url: string; cover?: string; meta?: Record<string, unknown>; _id: string };
 }
 
 /**

@@ -3,52 +3,17 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from '../app.js';
 import type { Deps } from '../shared/deps.js';
-import { Auth, DateTime, Id, IdParams, paginationQuery, SocketId, Success } from '../shared/schemas.js';
+import { Auth, Id, IdParams, paginationQuery, SocketId, Success } from '../shared/schemas.js';
 import { MEDIA_TYPES } from './media.js';
-import { Message, Meta } from './message.js';
+import { FileInput, FileItem, Message, Uploaded } from './message.js';
 import * as service from './service.js';
 
 const tags = ['messages'];
-
-/** URLs a client may put in a message: http(s) only (no javascript:, data: ...). */
-const Url = Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048 });
-
-const FileInput = Type.Object(
-  {
-    url: Url,
-    cover: Type.Optional(Url),
-    meta: Type.Optional(Meta),
-    /** rulings.md 14: one tag per file, `others` when none is given. */
-    tag: Type.Optional(Type.String({ minLength: 1, maxLength: 50, pattern: '\\S' })),
-  },
-  { additionalProperties: false },
-);
 
 const MessageAnswer = Type.Object({ message: Message });
 
 const MessageParams = Type.Object({ id: Id, messageId: Id }, { additionalProperties: false });
 const SocketBody = Type.Object({ socket: Type.Optional(SocketId) }, { additionalProperties: false });
-
-/** GET /chats/:id/files item, exactly as the spec example (file._id equals the outer _id). */
-const FileItem = Type.Object({
-  _id: Id,
-  user: Id,
-  chat: Id,
-  at: DateTime,
-  message: Id,
-  file: Type.Object({ url: Type.String(), cover: Type.Optional(Type.String()), meta: Type.Optional(Meta), _id: Id }),
-});
-
-const Uploaded = Type.Object({
-  file: Type.Object({
-    url: Type.String(),
-    meta: Type.Object({
-      mediaType: Type.Union(MEDIA_TYPES.filter((t) => t !== 'other').map((t) => Type.Literal(t))),
-      fileName: Type.String(),
-      fileSize: Type.Integer(),
-    }),
-  }),
-});
 
 export function registerMessageRoutes(app: App, deps: Deps) {
   app.post(
@@ -157,7 +122,7 @@ export function registerMessageRoutes(app: App, deps: Deps) {
         security: Auth,
         params: IdParams,
         consumes: ['multipart/form-data'],
-        response: { 201: Uploaded },
+        response: { 201: Type.Object({ file: Uploaded }) },
       },
     },
     async (request, reply) => {

@@ -7,17 +7,9 @@ import { transaction } from '../shared/effects.js';
 import { AppError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { objectKey } from '../storage/port.js';
-import { mediaTypeOfFile, sniff, SNIFF_BYTES, storedName, type MediaType, type Sniffed } from './media.js';
-import type { Message } from './message.js';
+import { mediaTypeOfFile, sniff, SNIFF_BYTES, storedName, type MediaType } from './media.js';
+import type { FileInput, Message, Uploaded } from './message.js';
 import * as q from './queries.js';
-
-
-export interface FileInput {
-  url: string;
-  cover?: string;
-  meta?: Record<string, unknown>;
-  tag?: string;
-}
 
 /** rulings.md 14: a message file sent without a tag is tagged `others`. */
 export const DEFAULT_TAG = 'others';
@@ -205,14 +197,11 @@ export interface UploadPart {
   stream: Readable & { truncated?: boolean };
 }
 
-export interface Uploaded {
-  url: string;
-  meta: { mediaType: Sniffed['mediaType']; fileName: string; fileSize: number };
-}
-
 /**
  * POST /chats/:id/uploads. The file streams straight into storage: only its first bytes are held,
  * to tell its type by content. `receive` yields the multipart file once access is checked.
+ * Any participant may upload (supporting-api.md names no other rule); the posting rules apply
+ * when the URL is sent in a message. An empty file is a 400 (nothing to tell the type from).
  */
 export async function upload(
   deps: Deps,
@@ -268,11 +257,7 @@ export async function upload(
     }
     // @fastify/multipart does not throw over limits.fileSize: the stream just ends early with
     // `truncated` set (STACK.md). Failing here makes the storage write fail and leave nothing.
-    if (part!.stream.truncated) {
-      throw new AppError('PAYLOAD_TOO_LARGE', `The file is larger than ${deps.config.limits.uploadMaxBytes} bytes`, {
-        field: 'file',
-      });
-    }
+    if (part!.stream.truncated) throw tooLarge(deps);
   }
   let stored;
   try {
@@ -281,14 +266,16 @@ export async function upload(
     await removeObject(deps, key);
     throw error;
   }
+  // A storage that finished the write despite the failing body: the object must not stay.
   if (part.stream.truncated) {
     await removeObject(deps, key);
-    throw new AppError('PAYLOAD_TOO_LARGE', `The file is larger than ${deps.config.limits.uploadMaxBytes} bytes`, {
-      field: 'file',
-    });
+    throw tooLarge(deps);
   }
   return { url: stored.url, meta: { mediaType: sniffed.mediaType, fileName, fileSize: stored.size } };
 }
+
+const tooLarge = (deps: Deps) =>
+  new AppError('PAYLOAD_TOO_LARGE', `The file is larger than ${deps.config.limits.uploadMaxBytes} bytes`, { field: 'file' });
 
 /** Deletes an object that must not stay; when storage fails, the delete worker retries it later. */
 async function removeObject(deps: Deps, key: string): Promise<void> {

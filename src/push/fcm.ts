@@ -51,18 +51,18 @@ export class FcmPushSender implements PushSender {
 
   async send(device: PushDevice, message: OutboxMessage): Promise<SendResult> {
     const payload = JSON.stringify(fcmMessage(device, message));
-    let response = await this.authorizedPost(payload);
-    if ('retry' in response) return response.retry;
-    let error = await googleError(response);
+    let attempt = await this.authorizedPost(payload);
+    if ('retry' in attempt) return attempt.retry;
+    let error = await googleError(attempt.response);
     // An access token revoked or expired early: fetch a new one and try once more. (A 401 with
     // THIRD_PARTY_AUTH_ERROR is about the APNs/web-push credentials, not our token.)
-    if (response.status === 401 && error.fcmCode !== 'THIRD_PARTY_AUTH_ERROR') {
-      this.forget(response.token);
-      response = await this.authorizedPost(payload);
-      if ('retry' in response) return response.retry;
-      error = await googleError(response);
+    if (attempt.response.status === 401 && error.fcmCode !== 'THIRD_PARTY_AUTH_ERROR') {
+      this.forget(attempt.token);
+      attempt = await this.authorizedPost(payload);
+      if ('retry' in attempt) return attempt.retry;
+      error = await googleError(attempt.response);
     }
-    return resultOf(response, error);
+    return resultOf(attempt.response, error);
   }
 
   /**
@@ -93,7 +93,7 @@ export class FcmPushSender implements PushSender {
 
   private async authorizedPost(
     payload: string,
-  ): Promise<(Response & { token: string }) | { retry: SendResult }> {
+  ): Promise<{ response: Response; token: string } | { retry: SendResult }> {
     let token: string;
     try {
       token = await this.accessToken();
@@ -109,7 +109,7 @@ export class FcmPushSender implements PushSender {
         body: payload,
         signal: AbortSignal.timeout(this.timeoutMs),
       });
-      return Object.assign(response, { token });
+      return { response, token };
     } catch (error) {
       return { retry: { status: 'retry', error: `FCM unreachable: ${(error as Error).message}` } };
     }

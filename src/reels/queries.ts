@@ -50,9 +50,13 @@ export async function reelForViewer(db: Db, reelId: string, viewerId: string): P
   return (await one<{ reel: Reel }>(db, sql`select ${reelJson(viewerId)} as reel from reels r where r.id = ${reelId}`))?.reel;
 }
 
-/** Locks the reel row (so a concurrent delete of it waits), or undefined when there is none. */
-export async function lockReel(tx: Db, reelId: string): Promise<{ id: string } | undefined> {
-  return one<{ id: string }>(tx, sql`select id from reels where id = ${reelId} for share`);
+/**
+ * Whether the reel exists. Not locked: a reaction's insert takes the foreign key's KEY SHARE lock
+ * on the reel, which the counter UPDATE (FOR NO KEY UPDATE) of another reaction does not conflict
+ * with; an explicit FOR SHARE here would deadlock two reactions racing on one reel.
+ */
+export async function reelExists(db: Db, reelId: string): Promise<boolean> {
+  return (await one(db, sql`select 1 from reels where id = ${reelId}`)) !== undefined;
 }
 
 /** The counter a reaction kind keeps on reels; favorites have none. */

@@ -60,11 +60,12 @@ export async function createReel(deps: Deps, viewerId: string, input: CreateReel
 /** POST /reels/:id/<kind>: a second add changes nothing. */
 export async function react(deps: Deps, viewerId: string, reelId: string, kind: Reaction): Promise<void> {
   await transaction(deps, async (tx) => {
-    if (!(await q.lockReel(tx, reelId))) throw new AppError('REEL_NOT_FOUND', 'No such reel');
+    if (!(await q.reelExists(tx, reelId))) throw new AppError('REEL_NOT_FOUND', 'No such reel');
     try {
       await q.addReaction(tx, reelId, viewerId, kind);
     } catch (error) {
-      if (isForeignKeyViolation(error)) throw new AppError('USER_NOT_FOUND', 'The user of this token does not exist');
+      // The reel was deleted since the check.
+      if (isForeignKeyViolation(error)) throw new AppError('REEL_NOT_FOUND', 'No such reel');
       throw error;
     }
   });
@@ -73,7 +74,7 @@ export async function react(deps: Deps, viewerId: string, reelId: string, kind: 
 /** DELETE /reels/:id/<kind>: removing a reaction that is not there changes nothing. */
 export async function unreact(deps: Deps, viewerId: string, reelId: string, kind: Reaction): Promise<void> {
   await transaction(deps, async (tx) => {
-    if (!(await q.lockReel(tx, reelId))) throw new AppError('REEL_NOT_FOUND', 'No such reel');
+    if (!(await q.reelExists(tx, reelId))) throw new AppError('REEL_NOT_FOUND', 'No such reel');
     await q.removeReaction(tx, reelId, viewerId, kind);
   });
 }

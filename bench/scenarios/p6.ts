@@ -1,0 +1,93 @@
+// P6: capacity. Simulated app users (each opens the chat list, reads a chat, sends a message every
+// ~30 s, receives events) ramped until a threshold breaks: average latency ≤ 100 ms, p99 ≤ 2 s,
+// errors ≤ 0.025%. Target ≥ 5,000 users on this one box; reports the number reached.
+// One ramp (a capacity is not a ratio: no baseline). The users are crowd users outside the
+// 1,000-member fan-out group (their chats are groups of 5-7 and one-to-ones).
+import { type Context } from '../lib/context.js';
+import { cpuSecondsOf } from '../lib/machine.js';
+import { startLoad, startService } from '../lib/procs.js';
+import { fmt } from '../lib/stats.js';
+import { table, type Report } from '../lib/report.js';
+import { signTokens } from '../lib/tokens.js';
+import type { RampArgs, SimUser, Window } from '../load/users.js';
+import { profileRun, userId, verdict } from './common.js';
+
+const THRESHOLDS = { avgMs: 100, p99Ms: 2000, errorRate: 0.00025 };
+
+export async function p6(ctx: Context): Promise<Report> {
+  const count = ctx.scale.maxSimUsers;
+  const ids = Array.from({ length: count }, (_, i) => userId(ctx.scale.fanout + 1 + i));
+  const chats = new Map<string, string[]>();
+  for (const row of await ctx.sql<{ user_id: string; chats: string[] }[]>`
+      select user_id, array_agg(chat_id) as chats from participants
+      where user_id = any(${ids}::text[]) group by user_id`) {
+    chats.set(row.user_id.trim(), row.chats.map((c) => c.trim()));
+  }
+  const tokens = await signTokens(ids);
+  const users: SimUser[] = ids.filter((id) => chats.has(id)).map((id) => ({ token: tokens.get(id)!, chats: chats.get(id)! }));
+  const rampPerSecond = ctx.scale.name === 'full' ? 60 : 20;
+  const args = (url: string, maxSeconds: number): RampArgs => ({
+    url,
+    users,
+    rampPerSecond,
+    thinkSeconds: 30,
+    windowSeconds: 10,
+    maxSeconds,
+    thresholds: THRESHOLDS,
+  });
+
+  const service = await startService(ctx);
+  const load = startLoad('users.ts', {}, ['--max-old-space-size=8192']);
+  let result: { reached: number; brokenBy: string | null; added: number; windows: Window[]; totalRequests: number; totalErrors: number; errors: Record<string, number>; seconds: number };
+  let serviceCpu = 0;
+  try {
+    if (ctx.quietWaitMs > 0) await ctx.cpu.waitQuiet(ctx.quietWaitMs);
+    ctx.log(`p6: ramping ${users.length} users at ${rampPerSecond}/s`);
+    const cpu0 = cpuSecondsOf(service.pid);
+    result = await load.call('ramp', args(service.url, 170));
+    serviceCpu = (cpuSecondsOf(service.pid) - cpu0) / result.seconds;
+  } finally {
+    await load.stop();
+    await service.stop();
+  }
+  const profile = await profileRun(ctx, 'p6', async (profiled) => {
+    const again = startLoad('users.ts', {}, ['--max-old-space-size=8192']);
+    try {
+      await again.call('ramp', args(profiled.url, 60));
+    } finally {
+      await again.stop();
+    }
+  });
+  for (const w of result.windows) {
+    ctx.log(`p6 ${w.at}s: ${w.users} users, ${fmt(w.rps, 0)} req/s, avg ${fmt(w.avgMs, 1)} ms, p99 ${fmt(w.p99Ms, 0)} ms, errors ${w.errors}, client CPU ${fmt(w.clientCpu)}${w.broken ? ` BROKEN: ${w.broken}` : ''}`);
+  }
+  const capped = !result.brokenBy;
+  const markdown = [
+    `Users added at ${rampPerSecond}/s (up to ${users.length.toLocaleString('en-US')}); each: socket connected, GET /chats on open, then every ~30 s ` +
+      `(first at a random moment) GET /chats?limit=10, GET /chats/:id/messages?limit=30, POST /chats/:id/messages. ` +
+      `10 s windows; thresholds per window: average ≤ ${THRESHOLDS.avgMs} ms, p99 ≤ ${THRESHOLDS.p99Ms} ms; errors ≤ 0.025% over the run. ` +
+      `Service CPU over the run: ${fmt(serviceCpu * 100, 0)}% of its core.`,
+    '',
+    table(
+      ['t s', 'users', 'req/s', 'avg ms', 'p99 ms', 'errors', 'socket connects (p99 ms)', 'events', 'client CPU', 'client lag p99 ms', 'broken'],
+      result.windows.map((w) => [
+        w.at,
+        w.users,
+        fmt(w.rps, 0),
+        fmt(w.avgMs, 1),
+        fmt(w.p99Ms, 0),
+        w.errors,
+        `${w.connects} (${fmt(w.connectP99Ms, 0)})`,
+        w.events,
+        fmt(w.clientCpu),
+        fmt(w.clientLagP99Ms, 0),
+        w.broken ?? '',
+      ]),
+    ),
+    '',
+    `- requests ${result.totalRequests.toLocaleString('en-US')}, errors ${result.totalErrors}${result.totalErrors ? ` (${JSON.stringify(result.errors)})` : ''}`,
+    `- **users reached (target ≥ 5,000): ${result.reached.toLocaleString('en-US')}**${capped ? ' (no threshold broke: the ramp ended first)' : `; broke at the next step: ${result.brokenBy}`} — ${verdict(result.reached >= 5000)}`,
+    ...(profile ? ['', profile] : []),
+  ].join('\n');
+  return { id: 'p6', title: 'P6 — capacity in simulated app users', markdown, raw: { result, serviceCpu } };
+}
