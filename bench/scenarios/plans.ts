@@ -47,41 +47,56 @@ function plansOf(log: string): string[] {
 
 export async function plans(ctx: Context): Promise<Report> {
   const l = layout(ctx.scale);
-  await ctx.sql.unsafe(`do $$ begin
-      if not exists (select 1 from pg_roles where rolname = '${ROLE}') then create role ${ROLE} login superuser; end if;
-    end $$`);
-  for (const setting of [
-    `session_preload_libraries = 'auto_explain'`,
-    `auto_explain.log_min_duration = 0`,
-    `auto_explain.log_analyze = on`,
-    `auto_explain.log_buffers = on`,
-    `auto_explain.log_timing = on`,
-    `auto_explain.log_triggers = on`,
-    `auto_explain.log_nested_statements = on`,
-    `auto_explain.log_format = 'text'`,
-  ]) {
-    await ctx.sql.unsafe(`alter role ${ROLE} set ${setting}`);
+  // Two roles: top-level statements only (true timings), and nested statements too (the plans of
+  // what runs inside SQL functions such as message_json, called per row).
+  for (const [role, nested] of [
+    [ROLE, 'off'],
+    [`${ROLE}_nested`, 'on'],
+  ] as const) {
+    await ctx.sql.unsafe(`do $$ begin
+        if not exists (select 1 from pg_roles where rolname = '${role}') then create role ${role} login superuser; end if;
+      end $$`);
+    for (const setting of [
+      `session_preload_libraries = 'auto_explain'`,
+      `auto_explain.log_min_duration = 0`,
+      `auto_explain.log_analyze = on`,
+      `auto_explain.log_buffers = on`,
+      `auto_explain.log_timing = on`,
+      `auto_explain.log_triggers = on`,
+      `auto_explain.log_nested_statements = ${nested}`,
+      `auto_explain.log_format = 'text'`,
+    ]) {
+      await ctx.sql.unsafe(`alter role ${role} set ${setting}`);
+    }
   }
-  const url = new URL(ctx.databaseUrl);
-  url.username = ROLE;
-  // One connection: the log holds one request's statements at a time, in order.
-  const service = await startService(ctx, { env: { DATABASE_URL: url.toString(), DATABASE_POOL_SIZE: '1' } });
+  const urlOf = (role: string) => {
+    const url = new URL(ctx.databaseUrl);
+    url.username = role;
+    return url.toString();
+  };
+  // One connection each: the log holds one request's statements at a time, in order.
+  const service = await startService(ctx, { env: { DATABASE_URL: urlOf(ROLE), DATABASE_POOL_SIZE: '1' } });
+  const nestedService = await startService(ctx, {
+    env: { DATABASE_URL: urlOf(`${ROLE}_nested`), DATABASE_POOL_SIZE: '1' },
+    name: 'service-nested',
+  });
   const target = ctx.scale.name === 'full' ? path.join(benchDir, 'plans') : path.join(outDir, 'plans-small');
   try {
     const { heavy, light } = await heavyAndLight(ctx);
     const heavyGroup = groupId(l.heavyStep); // a group the heavy user is in
     const fanout = groupId(l.fanoutGroup);
     const fanoutSender = { authorization: `Bearer ${await signToken(userId(1))}` };
+    let base = service.url;
     const get = (path: string, auth: Record<string, string>) => async () => {
-      const r = await request(service.url, 'GET', path, auth);
+      const r = await request(base, 'GET', path, auth);
       if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${r.text.slice(0, 200)}`);
     };
     const post = (path: string, auth: Record<string, string>, body: unknown, status = 201) => async () => {
-      const r = await request(service.url, 'POST', path, auth, body);
+      const r = await request(base, 'POST', path, auth, body);
       if (r.status !== status) throw new Error(`POST ${path}: ${r.status} ${r.text.slice(0, 200)}`);
     };
     const socketOf = async (token: string) => {
-      const socket = io(service.url, { auth: { token }, transports: ['websocket'], reconnection: false, forceNew: true });
+      const socket = io(base, { auth: { token }, transports: ['websocket'], reconnection: false, forceNew: true });
       await new Promise<void>((resolve, reject) => {
         socket.once('connect', () => resolve());
         socket.once('connect_error', reject);
@@ -146,30 +161,62 @@ export async function plans(ctx: Context): Promise<Report> {
     mkdirSync(target, { recursive: true });
     const rows: (string | number)[][] = [];
     const violations: string[] = [];
-    for (const h of hot) {
-      await h.run(); // warm-up
+    // Each request twice (the second is kept, with warm caches) against one service.
+    const capture = async (h: Hot): Promise<string[]> => {
+      await h.run();
       await new Promise((r) => setTimeout(r, 300));
       const before = statSync(ctx.pgLog).size;
       await h.run();
       await new Promise((r) => setTimeout(r, 500));
-      const found = plansOf(h.name === 'socket-typing' ? typingLog : readFrom(ctx.pgLog, before));
-      const seq = found.flatMap((p) => [...p.matchAll(HOT_TABLES)].map((m) => m[0]));
+      return plansOf(h.name === 'socket-typing' ? typingLog : readFrom(ctx.pgLog, before));
+    };
+    const queryOf = (plan: string) => /Query Text:([\s\S]*?)\n(?=\S)/.exec(plan)?.[1].trim() ?? plan;
+    for (const h of hot) {
+      base = service.url;
+      const found = await capture(h);
+      base = nestedService.url;
+      const top = new Set(found.map(queryOf));
+      const nested = new Map<string, { plan: string; calls: number }>();
+      for (const plan of await capture(h)) {
+        const query = queryOf(plan);
+        if (top.has(query)) continue;
+        const seen = nested.get(query);
+        if (seen) seen.calls++;
+        else nested.set(query, { plan, calls: 1 });
+      }
+      const all = [...found, ...[...nested.values()].map((n) => n.plan)];
+      const seq = all.flatMap((p) => [...p.matchAll(HOT_TABLES)].map((m) => m[0]));
       const durations = found.map((p) => Number(/duration: ([\d.]+) ms/.exec(p)?.[1] ?? 0));
+      const rule = '\n\n----------------------------------------------------------------\n\n';
       writeFileSync(
         path.join(target, `${h.name}.txt`),
         `-- ${h.what}\n-- ${found.length} statements logged by auto_explain (ANALYZE, BUFFERS), scale ${ctx.scale.name}, ${ctx.machine.date}\n\n` +
-          found.join('\n\n----------------------------------------------------------------\n\n') +
+          found.join(rule) +
+          (nested.size > 0
+            ? `\n\n================ statements run inside SQL functions (log_nested_statements; one plan each, calls counted) ================\n\n` +
+              [...nested.values()].map((n) => `-- called ${n.calls} times in this request\n${n.plan}`).join(rule)
+            : '') +
           '\n',
       );
+      const nestedCalls = [...nested.values()].reduce((a, n) => a + n.calls, 0);
       if (seq.length > 0) violations.push(`${h.name}: ${[...new Set(seq)].join(', ')}`);
-      rows.push([h.name, h.what, found.length, durations.reduce((a, b) => a + b, 0).toFixed(2), Math.max(0, ...durations).toFixed(2), seq.length ? [...new Set(seq)].join(', ') : 'none']);
-      ctx.log(`plans: ${h.name}: ${found.length} statements, ${seq.length ? seq.join(', ') : 'no seq scan of hot tables'}`);
+      rows.push([
+        h.name,
+        h.what,
+        found.length,
+        nestedCalls,
+        durations.reduce((a, b) => a + b, 0).toFixed(2),
+        Math.max(0, ...durations).toFixed(2),
+        seq.length ? [...new Set(seq)].join(', ') : 'none',
+      ]);
+      ctx.log(`plans: ${h.name}: ${found.length} statements (+${nestedCalls} nested), ${seq.length ? seq.join(', ') : 'no seq scan of hot tables'}`);
     }
     const markdown = [
-      `Plans logged by auto_explain (ANALYZE, BUFFERS, nested statements) while the service answered each request; ` +
-        `files in \`${path.relative(process.cwd(), target)}/\`. Times are with warm caches (second request).`,
+      `Plans logged by auto_explain (ANALYZE, BUFFERS) while the service answered each request (the second of two: warm caches); ` +
+        `files in \`${path.relative(process.cwd(), target)}/\`. Times are the top-level statements' (logged without nested statements); ` +
+        `a second service logging nested statements too adds the plans of statements run inside SQL functions ("nested calls": how many ran).`,
       '',
-      table(['request', 'what', 'statements', 'total ms', 'slowest ms', 'seq scans of messages/participants/chats'], rows),
+      table(['request', 'what', 'statements', 'nested calls', 'total ms', 'slowest ms', 'seq scans of messages/participants/chats'], rows),
       '',
       violations.length === 0
         ? '- **No sequential scan of messages, participants or chats.**'
@@ -179,5 +226,6 @@ export async function plans(ctx: Context): Promise<Report> {
     return { id: 'plans', title: 'Query plans (EXPLAIN ANALYZE, BUFFERS) at bench scale', markdown, raw: { rows, violations, files: readdirSync(target) } };
   } finally {
     await service.stop();
+    await nestedService.stop();
   }
 }

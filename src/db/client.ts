@@ -27,6 +27,9 @@ export const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.m
  */
 export const pgliteExtensions = { pg_trgm };
 
+/** pg_advisory_lock key held while migrating (any constant unique to this service). */
+const MIGRATION_LOCK = 7_240_001;
+
 export interface Database {
   kind: 'pglite' | 'postgres';
   db: Db;
@@ -55,7 +58,19 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     return {
       kind: 'postgres',
       db,
-      migrate: () => migratePostgres(drizzlePostgres(client, { schema }), { migrationsFolder }),
+      // Nodes that start together on a fresh database would each apply the migrations (and all
+      // but one fail on CREATE TABLE): a session advisory lock makes them take turns; the later
+      // ones find nothing left to apply.
+      migrate: async () => {
+        const lock = await client.reserve();
+        try {
+          await lock`select pg_advisory_lock(${MIGRATION_LOCK})`;
+          await migratePostgres(drizzlePostgres(client, { schema }), { migrationsFolder });
+        } finally {
+          await lock`select pg_advisory_unlock(${MIGRATION_LOCK})`.catch(() => {});
+          lock.release();
+        }
+      },
       ping: async () => {
         await client`select 1`;
       },
