@@ -70,7 +70,9 @@ export async function changedChats(db: Db, viewerId: string, since: string, limi
             case when p.activity_at >= ${since}::timestamptz then p.activity_at end,
             case when c.updated_at >= ${since}::timestamptz then c.updated_at end,
             case when p.last_read_at >= ${since}::timestamptz then p.last_read_at end,
-            case when p.joined_at >= ${since}::timestamptz then p.joined_at end) as first_change) x
+            case when p.joined_at >= ${since}::timestamptz then p.joined_at end,
+            (select min(m.updated_at) from messages m
+             where m.chat_id = p.chat_id and m.updated_at >= ${since}::timestamptz)) as first_change) x
         where p.user_id = ${viewerId} and x.first_change is not null
         order by x.first_change, p.chat_id
         limit ${limit}`,
