@@ -413,6 +413,14 @@ describe('GET /sync: answers', () => {
     expect(anonymous.json().code).toBe('UNAUTHORIZED');
   });
 
+  it('is documented in the OpenAPI document', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/docs/json' });
+    expect(res.statusCode).toBe(200);
+    const route = res.json().paths['/sync'].get;
+    expect(route.parameters.map((p: any) => p.name).sort()).toEqual(['limit', 'since']);
+    expect(Object.keys(route.responses['200'].content['application/json'].schema.properties).sort()).toEqual(SYNC_KEYS);
+  });
+
   it('limit bounds the messages per chat, keeping the most recently changed, with hasMore', async () => {
     const a = await t.user();
     const b = await t.user();

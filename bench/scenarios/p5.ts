@@ -33,7 +33,8 @@ function slope(points: Point[], figure: (p: Point) => number): number {
 
 export async function p5(ctx: Context): Promise<Report> {
   const n = ctx.scale.sockets;
-  const users = Array.from({ length: n }, (_, i) => userId(i + 1));
+  // Crowd users outside the 1,000-member group: each shares chats with ~100 others, like most users.
+  const users = Array.from({ length: n }, (_, i) => userId(ctx.scale.fanout + 1 + i));
   const tokens = [...(await signTokens(users)).values()];
   const load = startLoad('sockets.ts', {}, ['--max-old-space-size=8192']);
   const servers: Server[] = [];

@@ -3,11 +3,12 @@
 // log_buffers, nested statements too, every statement), each hot request is sent twice (the
 // second one is kept, with warm caches), and the plans PostgreSQL logged for it are written to
 // bench/plans/<request>.txt. Any sequential scan of messages, participants or chats is reported.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { io } from 'socket.io-client';
 import { type Context } from '../lib/context.js';
-import { benchDir, outDir, startService } from '../lib/procs.js';
+import { benchDir, outDir, root, startService } from '../lib/procs.js';
 import { table, type Report } from '../lib/report.js';
 import { signToken } from '../lib/tokens.js';
 import { layout } from '../scale.js';
@@ -74,12 +75,12 @@ export async function plans(ctx: Context): Promise<Report> {
     url.username = role;
     return url.toString();
   };
-  // One connection each: the log holds one request's statements at a time, in order.
-  const service = await startService(ctx, { env: { DATABASE_URL: urlOf(ROLE), DATABASE_POOL_SIZE: '1' } });
-  const nestedService = await startService(ctx, {
-    env: { DATABASE_URL: urlOf(`${ROLE}_nested`), DATABASE_POOL_SIZE: '1' },
-    name: 'service-nested',
-  });
+  // Requests one at a time, workers only when woken (no polling in the log). Pool 2, not 1: with
+  // DATABASE_POOL_SIZE=1 the service hangs at start-up (src/db/client.ts migrate() reserves the
+  // only connection for its advisory lock, then migrates through the pool).
+  const quiet = { DATABASE_POOL_SIZE: '2', PUSH_WORKER_INTERVAL_MS: '600000' };
+  const service = await startService(ctx, { env: { DATABASE_URL: urlOf(ROLE), ...quiet } });
+  const nestedService = await startService(ctx, { env: { DATABASE_URL: urlOf(`${ROLE}_nested`), ...quiet }, name: 'service-nested' });
   const target = ctx.scale.name === 'full' ? path.join(benchDir, 'plans') : path.join(outDir, 'plans-small');
   try {
     const { heavy, light } = await heavyAndLight(ctx);
@@ -161,21 +162,44 @@ export async function plans(ctx: Context): Promise<Report> {
     mkdirSync(target, { recursive: true });
     const rows: (string | number)[][] = [];
     const violations: string[] = [];
+    // Until the log stops growing: the workers a request woke (push delivery) have finished.
+    const logQuiet = async () => {
+      let size = statSync(ctx.pgLog).size;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 400));
+        const now = statSync(ctx.pgLog).size;
+        if (now === size) return;
+        size = now;
+      }
+    };
     // Each request twice (the second is kept, with warm caches) against one service.
     const capture = async (h: Hot): Promise<string[]> => {
       await h.run();
-      await new Promise((r) => setTimeout(r, 300));
+      await logQuiet();
       const before = statSync(ctx.pgLog).size;
       await h.run();
-      await new Promise((r) => setTimeout(r, 500));
+      await logQuiet();
       return plansOf(h.name === 'socket-typing' ? typingLog : readFrom(ctx.pgLog, before));
     };
+    // The push worker's statements (src/push/worker.ts), woken after commit by the request's
+    // outbox rows: shown apart, they are not the request's own.
+    const isWorker = (query: string) =>
+      /^(update push_outbox|select token, platform from devices|delete from devices|select id, key, attempts from pending_object_deletes|delete from pending_object_deletes|update pending_object_deletes)/i.test(
+        query,
+      );
     const queryOf = (plan: string) => /Query Text:([\s\S]*?)\n(?=\S)/.exec(plan)?.[1].trim() ?? plan;
     for (const h of hot) {
       base = service.url;
-      const found = await capture(h);
+      const logged = await capture(h);
+      const found = logged.filter((p) => !isWorker(queryOf(p)));
+      const worker = new Map<string, { plan: string; calls: number }>();
+      for (const plan of logged.filter((p) => isWorker(queryOf(p)))) {
+        const seen = worker.get(queryOf(plan));
+        if (seen) seen.calls++;
+        else worker.set(queryOf(plan), { plan, calls: 1 });
+      }
       base = nestedService.url;
-      const top = new Set(found.map(queryOf));
+      const top = new Set(logged.map(queryOf));
       const nested = new Map<string, { plan: string; calls: number }>();
       for (const plan of await capture(h)) {
         const query = queryOf(plan);
@@ -184,7 +208,7 @@ export async function plans(ctx: Context): Promise<Report> {
         if (seen) seen.calls++;
         else nested.set(query, { plan, calls: 1 });
       }
-      const all = [...found, ...[...nested.values()].map((n) => n.plan)];
+      const all = [...logged, ...[...nested.values()].map((n) => n.plan)];
       const seq = all.flatMap((p) => [...p.matchAll(HOT_TABLES)].map((m) => m[0]));
       const durations = found.map((p) => Number(/duration: ([\d.]+) ms/.exec(p)?.[1] ?? 0));
       const rule = '\n\n----------------------------------------------------------------\n\n';
@@ -196,6 +220,10 @@ export async function plans(ctx: Context): Promise<Report> {
             ? `\n\n================ statements run inside SQL functions (log_nested_statements; one plan each, calls counted) ================\n\n` +
               [...nested.values()].map((n) => `-- called ${n.calls} times in this request\n${n.plan}`).join(rule)
             : '') +
+          (worker.size > 0
+            ? `\n\n================ push worker statements woken by this request (src/push/worker.ts; one plan each, calls counted) ================\n\n` +
+              [...worker.values()].map((n) => `-- run ${n.calls} times\n${n.plan}`).join(rule)
+            : '') +
           '\n',
       );
       const nestedCalls = [...nested.values()].reduce((a, n) => a + n.calls, 0);
@@ -205,27 +233,52 @@ export async function plans(ctx: Context): Promise<Report> {
         h.what,
         found.length,
         nestedCalls,
+        [...worker.values()].reduce((a, n) => a + n.calls, 0),
         durations.reduce((a, b) => a + b, 0).toFixed(2),
         Math.max(0, ...durations).toFixed(2),
         seq.length ? [...new Set(seq)].join(', ') : 'none',
       ]);
       ctx.log(`plans: ${h.name}: ${found.length} statements (+${nestedCalls} nested), ${seq.length ? seq.join(', ') : 'no seq scan of hot tables'}`);
     }
-    const markdown = [
+    let markdown = [
       `Plans logged by auto_explain (ANALYZE, BUFFERS) while the service answered each request (the second of two: warm caches); ` +
         `files in \`${path.relative(process.cwd(), target)}/\`. Times are the top-level statements' (logged without nested statements); ` +
         `a second service logging nested statements too adds the plans of statements run inside SQL functions ("nested calls": how many ran).`,
       '',
-      table(['request', 'what', 'statements', 'nested calls', 'total ms', 'slowest ms', 'seq scans of messages/participants/chats'], rows),
+      table(['request', 'what', 'statements', 'nested calls', 'push worker statements', 'total ms', 'slowest ms', 'seq scans of messages/participants/chats'], rows),
       '',
       violations.length === 0
         ? '- **No sequential scan of messages, participants or chats.**'
         : `- **Sequential scans of hot tables:** ${violations.join('; ')}`,
     ].join('\n');
+    const chatsList = ctx.scale.name === 'full' || process.env.BENCH_EXPLAIN_CHATS === '1' ? await explainChats(ctx, target) : null;
+    if (chatsList) markdown += `\n- ${chatsList}`;
     writeFileSync(path.join(target, 'README.md'), `# Query plans at ${ctx.scale.name} scale\n\n${markdown}\n`);
     return { id: 'plans', title: 'Query plans (EXPLAIN ANALYZE, BUFFERS) at bench scale', markdown, raw: { rows, violations, files: readdirSync(target) } };
   } finally {
     await service.stop();
     await nestedService.stop();
   }
+}
+
+/**
+ * The chats engineer's bench/explain-chats.ts (EXPLAIN of the chat-list statement with every
+ * filter, on its own seed) run on its own database of the same server; its output is kept beside
+ * the service's plans. Its seed stays in that database, so later runs only explain.
+ */
+async function explainChats(ctx: Context, target: string): Promise<string> {
+  const exists = await ctx.sql`select 1 from pg_database where datname = 'explain_chats'`;
+  if (exists.length === 0) await ctx.sql.unsafe('create database explain_chats');
+  const url = new URL(ctx.databaseUrl);
+  url.pathname = '/explain_chats';
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'bench/explain-chats.ts'], {
+    cwd: root,
+    env: { ...process.env, DATABASE_URL: url.toString() },
+    encoding: 'utf8',
+    timeout: 10 * 60 * 1000,
+  });
+  writeFileSync(path.join(target, 'explain-chats.txt'), `${result.stdout}\n${result.stderr}`);
+  const verdict = result.status === 0 ? 'no sequential scan' : `exit ${result.status ?? result.signal}: see the file`;
+  ctx.log(`plans: bench/explain-chats.ts: ${verdict}`);
+  return `bench/explain-chats.ts (the chat-list statement with each filter, on its own seed): ${verdict} — \`explain-chats.txt\``;
 }

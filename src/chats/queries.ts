@@ -182,6 +182,7 @@ export async function chatForViewer(
 /**
  * Many chats as the viewer sees them, in one round trip, in the order of `chatIds` (chats that no
  * longer exist are left out). GET /sync answers the viewer's changed chats through it (src/sync/).
+ * The ids are cast to the column's type char(24): compared as text[], the primary key is read whole.
  */
 export async function chatsForViewer(
   db: Db,
@@ -196,7 +197,7 @@ export async function chatsForViewer(
         from chats c
         left join participants vp on vp.chat_id = c.id and vp.user_id = ${viewerId}
         ${otherPartyJoin(viewerId)}
-        where c.id = any(${textArray(chatIds)})`,
+        where c.id = any(${textArray(chatIds)}::char(24)[])`,
   );
   const byId = new Map(found.map((r) => [r.chat._id, r.chat]));
   return chatIds.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));

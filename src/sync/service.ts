@@ -37,6 +37,8 @@ export async function sync(deps: Deps, viewerId: string, query: { since: string;
   // Both lists are in order of their earliest change. When one was cut, everything left out
   // changed at or after the first row left out, so that row's time is where the next call
   // resumes; what this answer already holds past it comes again then (applied idempotently).
+  // Progress needs fewer than 500 of one user's chats to change in the same millisecond; every
+  // write route changes one chat.
   let now = cursor;
   if (read.changed.length > MAX_CHATS) now = earliest(now, read.changed[MAX_CHATS].firstChangeAt);
   if (read.removed.length > MAX_CHATS) now = earliest(now, read.removed[MAX_CHATS].removedAt);
