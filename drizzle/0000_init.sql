@@ -1,24 +1,24 @@
 CREATE TABLE "blocks" (
-	"blocker_id" char(24) NOT NULL,
-	"blocked_id" char(24) NOT NULL,
+	"blocker_id" text NOT NULL,
+	"blocked_id" text NOT NULL,
 	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "blocks_blocker_id_blocked_id_pk" PRIMARY KEY("blocker_id","blocked_id")
 );
 --> statement-breakpoint
 CREATE TABLE "chat_removals" (
-	"user_id" char(24) NOT NULL,
-	"chat_id" char(24) NOT NULL,
+	"user_id" text NOT NULL,
+	"chat_id" text NOT NULL,
 	"removed_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "chat_removals_user_id_chat_id_pk" PRIMARY KEY("user_id","chat_id")
 );
 --> statement-breakpoint
 CREATE TABLE "chats" (
-	"id" char(24) PRIMARY KEY NOT NULL,
+	"id" text PRIMARY KEY NOT NULL,
 	"is_group" boolean NOT NULL,
-	"creator_id" char(24) NOT NULL,
-	"user_id" char(24),
+	"creator_id" text NOT NULL,
+	"user_id" text,
 	"pair_key" text,
-	"meet_me_id" char(24),
+	"meet_me_id" text,
 	"name" text,
 	"category" text,
 	"restricted" boolean DEFAULT false NOT NULL,
@@ -26,8 +26,8 @@ CREATE TABLE "chats" (
 	"photo" text,
 	"photo_key" text,
 	"tags" jsonb DEFAULT '[]'::jsonb NOT NULL,
-	"event_id" char(24),
-	"last_message_id" char(24),
+	"event_id" text,
+	"last_message_id" text,
 	"last_message_at" timestamp (3) with time zone,
 	"participants_count" integer DEFAULT 0 NOT NULL,
 	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
@@ -36,9 +36,9 @@ CREATE TABLE "chats" (
 );
 --> statement-breakpoint
 CREATE TABLE "connections" (
-	"id" char(24) PRIMARY KEY NOT NULL,
-	"requester_id" char(24) NOT NULL,
-	"user_id" char(24) NOT NULL,
+	"id" text PRIMARY KEY NOT NULL,
+	"requester_id" text NOT NULL,
+	"user_id" text NOT NULL,
 	"status" text DEFAULT 'pending' NOT NULL,
 	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
@@ -47,7 +47,7 @@ CREATE TABLE "connections" (
 --> statement-breakpoint
 CREATE TABLE "devices" (
 	"token" text PRIMARY KEY NOT NULL,
-	"user_id" char(24) NOT NULL,
+	"user_id" text NOT NULL,
 	"platform" text NOT NULL,
 	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
@@ -55,9 +55,9 @@ CREATE TABLE "devices" (
 );
 --> statement-breakpoint
 CREATE TABLE "events" (
-	"id" char(24) PRIMARY KEY NOT NULL,
-	"chat_id" char(24) NOT NULL,
-	"creator_id" char(24) NOT NULL,
+	"id" text PRIMARY KEY NOT NULL,
+	"chat_id" text NOT NULL,
+	"creator_id" text NOT NULL,
 	"name" text NOT NULL,
 	"starts_at" timestamp (3) with time zone NOT NULL,
 	"ends_at" timestamp (3) with time zone NOT NULL,
@@ -68,16 +68,16 @@ CREATE TABLE "events" (
 );
 --> statement-breakpoint
 CREATE TABLE "follows" (
-	"follower_id" char(24) NOT NULL,
-	"followee_id" char(24) NOT NULL,
+	"follower_id" text NOT NULL,
+	"followee_id" text NOT NULL,
 	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "follows_follower_id_followee_id_pk" PRIMARY KEY("follower_id","followee_id")
 );
 --> statement-breakpoint
 CREATE TABLE "join_requests" (
-	"id" char(24) PRIMARY KEY NOT NULL,
-	"chat_id" char(24) NOT NULL,
-	"user_id" char(24) NOT NULL,
+	"id" text PRIMARY KEY NOT NULL,
+	"chat_id" text NOT NULL,
+	"user_id" text NOT NULL,
 	"status" text DEFAULT 'pending' NOT NULL,
 	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
@@ -85,10 +85,10 @@ CREATE TABLE "join_requests" (
 );
 --> statement-breakpoint
 CREATE TABLE "message_files" (
-	"id" char(24) PRIMARY KEY NOT NULL,
-	"message_id" char(24) NOT NULL,
-	"chat_id" char(24) NOT NULL,
-	"user_id" char(24) NOT NULL,
+	"id" text PRIMARY KEY NOT NULL,
+	"message_id" text NOT NULL,
+	"chat_id" text NOT NULL,
+	"user_id" text NOT NULL,
 	"at" timestamp (3) with time zone NOT NULL,
 	"position" integer NOT NULL,
 	"url" text NOT NULL,
@@ -100,9 +100,9 @@ CREATE TABLE "message_files" (
 );
 --> statement-breakpoint
 CREATE TABLE "messages" (
-	"id" char(24) PRIMARY KEY NOT NULL,
-	"chat_id" char(24) NOT NULL,
-	"user_id" char(24) NOT NULL,
+	"id" text PRIMARY KEY NOT NULL,
+	"chat_id" text NOT NULL,
+	"user_id" text NOT NULL,
 	"text" text,
 	"at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	"edited_at" timestamp (3) with time zone,
@@ -111,9 +111,9 @@ CREATE TABLE "messages" (
 );
 --> statement-breakpoint
 CREATE TABLE "participants" (
-	"id" char(24) PRIMARY KEY NOT NULL,
-	"chat_id" char(24) NOT NULL,
-	"user_id" char(24) NOT NULL,
+	"id" text PRIMARY KEY NOT NULL,
+	"chat_id" text NOT NULL,
+	"user_id" text NOT NULL,
 	"is_admin" boolean DEFAULT false NOT NULL,
 	"status" text,
 	"last_read_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
@@ -134,9 +134,9 @@ CREATE TABLE "pending_object_deletes" (
 --> statement-breakpoint
 CREATE TABLE "push_outbox" (
 	"id" bigserial PRIMARY KEY NOT NULL,
-	"user_id" char(24) NOT NULL,
+	"user_id" text NOT NULL,
 	"event" text NOT NULL,
-	"chat_id" char(24),
+	"chat_id" text,
 	"title" text NOT NULL,
 	"body" text NOT NULL,
 	"attempts" integer DEFAULT 0 NOT NULL,
@@ -149,8 +149,8 @@ CREATE TABLE "push_outbox" (
 );
 --> statement-breakpoint
 CREATE TABLE "reel_reactions" (
-	"reel_id" char(24) NOT NULL,
-	"user_id" char(24) NOT NULL,
+	"reel_id" text NOT NULL,
+	"user_id" text NOT NULL,
 	"kind" text NOT NULL,
 	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "reel_reactions_reel_id_user_id_kind_pk" PRIMARY KEY("reel_id","user_id","kind"),
@@ -158,9 +158,9 @@ CREATE TABLE "reel_reactions" (
 );
 --> statement-breakpoint
 CREATE TABLE "reels" (
-	"id" char(24) PRIMARY KEY NOT NULL,
-	"user_id" char(24) NOT NULL,
-	"chat_id" char(24),
+	"id" text PRIMARY KEY NOT NULL,
+	"user_id" text NOT NULL,
+	"chat_id" text,
 	"description" text NOT NULL,
 	"tag" text NOT NULL,
 	"video" text NOT NULL,
@@ -177,8 +177,8 @@ CREATE TABLE "reels" (
 );
 --> statement-breakpoint
 CREATE TABLE "score_actions" (
-	"id" char(24) PRIMARY KEY NOT NULL,
-	"user_id" char(24) NOT NULL,
+	"id" text PRIMARY KEY NOT NULL,
+	"user_id" text NOT NULL,
 	"action" text NOT NULL,
 	"points" integer NOT NULL,
 	"ref" text DEFAULT '' NOT NULL,
@@ -186,14 +186,14 @@ CREATE TABLE "score_actions" (
 );
 --> statement-breakpoint
 CREATE TABLE "score_once" (
-	"user_id" char(24) NOT NULL,
+	"user_id" text NOT NULL,
 	"action" text NOT NULL,
 	"ref" text NOT NULL,
 	CONSTRAINT "score_once_user_id_action_ref_pk" PRIMARY KEY("user_id","action","ref")
 );
 --> statement-breakpoint
 CREATE TABLE "users" (
-	"id" char(24) PRIMARY KEY NOT NULL,
+	"id" text PRIMARY KEY NOT NULL,
 	"name" text NOT NULL,
 	"username" text NOT NULL,
 	"password_hash" text,

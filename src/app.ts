@@ -59,6 +59,10 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
     bodyLimit: config.bodyLimit,
     trustProxy: true,
     genReqId: () => crypto.randomUUID(),
+    // While shutting down, a request that still arrives on a kept-alive connection is served (with
+    // Connection: close) rather than answered by Fastify's built-in 503, whose body has no `code`
+    // (rulings.md 4); the database stays open until every connection has ended.
+    return503OnClosing: false,
     // find-my-way answers 414 to a path parameter over 100 characters by default; an FCM token in
     // DELETE /devices/:token is ~160-250 (bounded to 4096 by its schema).
     routerOptions: { maxParamLength: 5000 },
@@ -147,7 +151,15 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
   // Shutdown (main.ts, SIGTERM): preClose ends the socket connections (open websockets would keep
   // the HTTP server from closing); Fastify then stops accepting and lets in-flight requests
   // finish; onClose stops the workers after their current pass, then Redis and the database.
+  // Responses sent while draining say Connection: close, so a kept-alive connection (a load
+  // balancer's) ends after its in-flight request instead of holding the shutdown open.
+  let draining = false;
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (draining) reply.header('connection', 'close');
+    return payload;
+  });
   app.addHook('preClose', async () => {
+    draining = true;
     await socket.drain();
   });
   app.addHook('onClose', async () => {

@@ -70,22 +70,26 @@ export function pushes(t: TestApp, userId: string, event: string) {
 }
 
 /**
- * Counts the SQL statements the app sends to the database from now on, at the driver: PGlite's
+ * Records the SQL statements the app sends to the database from now on, at the driver: PGlite's
  * query/exec, postgres.js's unsafe (what drizzle calls for every statement outside a transaction).
+ * The background workers' statements (push outbox, pending object deletes), which run whenever a
+ * commit wakes them, are left out: only what requests send is counted.
  */
-export function countStatements(t: TestApp): { count(): number; stop(): void } {
+export function countStatements(t: TestApp): { count(): number; statements: string[]; stop(): void } {
   const client: any = (t.deps.database.db as any).$client;
-  let n = 0;
+  const statements: string[] = [];
   const names = t.kind === 'pglite' ? ['query', 'exec'] : ['unsafe'];
   const originals = names.map((name) => [name, client[name], Object.hasOwn(client, name)] as const);
   for (const [name, original] of originals) {
     client[name] = function (this: unknown, ...args: unknown[]) {
-      n++;
+      const text = String(args[0]);
+      if (!/push_outbox|pending_object_deletes/.test(text)) statements.push(text);
       return original.apply(client, args);
     };
   }
   return {
-    count: () => n,
+    count: () => statements.length,
+    statements,
     stop() {
       for (const [name, original, own] of originals) {
         if (own) client[name] = original;

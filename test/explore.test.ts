@@ -4,7 +4,7 @@
 // chats with a fresh token and searches for it, so chats of other tests never match.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows, sql } from '../src/db/client.js';
-import { ISO_DATE, OBJECT_ID, startApp, unique, type TestApp, type TestUser } from './helpers/app.js';
+import { ISO_DATE, OBJECT_ID, settle, startApp, unique, type TestApp, type TestUser } from './helpers/app.js';
 import { block, follow, group, postMessage, userWithPhoto } from './chats-fixtures.js';
 import { api, countStatements, postReel } from './communities-fixtures.js';
 
@@ -381,12 +381,14 @@ describe('GET /chats/explore/communities: one statement per request', () => {
       await postMessage(t, creator, chatId, 'hi');
     }
 
+    await settle(300);
     const measure = async (limit: number) => {
       const counter = countStatements(t);
       try {
         const body = await exploreOk(t, viewer, { search: token, limit, reelsLimit: 5 });
         expect(body.chats).toHaveLength(limit);
         expect(body.chats.every((c) => c.reels.length === 2)).toBe(true);
+        expect(counter.count(), counter.statements.join('\n----\n')).toBe(1);
         return counter.count();
       } finally {
         counter.stop();
@@ -395,7 +397,5 @@ describe('GET /chats/explore/communities: one statement per request', () => {
     const small = await measure(2);
     const large = await measure(8);
     expect(large).toBe(small);
-    expect(large).toBeLessThanOrEqual(1);
-    expect(large).toBeGreaterThanOrEqual(1);
   });
 });

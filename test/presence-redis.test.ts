@@ -256,3 +256,44 @@ describe('two in-process nodes on one Redis', () => {
     again.disconnect();
   });
 });
+
+describe('connection state recovery on one node (SOCKET_RECOVERY_WINDOW_MS)', () => {
+  for (const adapter of ['in-memory', 'redis streams'] as const) {
+    it(`a client that drops and reconnects gets the events sent meanwhile (${adapter} adapter)`, async () => {
+      const t = await startApp({
+        SOCKET_RECOVERY_WINDOW_MS: '60000',
+        ...(adapter === 'redis streams' ? { REDIS_URL: redisUrl } : {}),
+      });
+      try {
+        const u = await t.user();
+        const socket = connect(t.url, {
+          auth: { token: u.token },
+          transports: ['websocket'],
+          forceNew: true,
+          reconnectionDelay: 100,
+          reconnectionDelayMax: 200,
+        });
+        await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+        const seen = record(socket, 'chat-read');
+        t.deps.realtime.notify([u.id], 'chat-read', { n: 0 });
+        await settle(200);
+        expect(seen).toEqual([{ n: 0 }]);
+
+        const dropped = new Promise<string>((resolve) => socket.once('disconnect', (reason) => resolve(reason)));
+        // The connection drops under the client (as on a network change); it reconnects by itself.
+        socket.io.engine.close();
+        expect(await dropped).toBe('forced close');
+        t.deps.realtime.notify([u.id], 'chat-read', { n: 1 });
+        t.deps.realtime.notify([u.id], 'chat-read', { n: 2 });
+
+        await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+        await settle(200);
+        expect(socket.recovered).toBe(true);
+        expect(seen).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }]);
+        socket.disconnect();
+      } finally {
+        await t.close();
+      }
+    });
+  }
+});

@@ -97,6 +97,12 @@ describe('rate limit off (RATE_LIMIT_PER_MINUTE=0, the default)', () => {
   });
   afterAll(() => t?.close());
 
+  it('/health says redis "off" without REDIS_URL', async () => {
+    const res = await t.app.inject({ url: '/health' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ status: 'ok', db: 'ok', redis: 'off' });
+  });
+
   it('adds no limit', async () => {
     const u = await userOf(t);
     for (let i = 0; i < LIMIT + 2; i++) {

@@ -2,7 +2,7 @@
 // node A receive every kind of event caused by requests to node B (and by a socket on node B);
 // presence (rulings.md 8) is counted across nodes; a node killed with SIGKILL has its users
 // turned offline, and announced so, within PRESENCE_TTL_SECONDS.
-import type { Socket } from 'socket.io-client';
+import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { ISO_DATE, nextEvent, OBJECT_ID, record, settle, type TestUser } from './helpers/app.js';
@@ -16,9 +16,10 @@ describe.skipIf(process.env.TEST_DB !== 'postgres')('two nodes on one PostgreSQL
   let alice: TestUser, bob: TestUser, carol: TestUser, dave: TestUser, erin: TestUser;
   let aliceA1: Socket, aliceA2: Socket, bobA: Socket, carolA: Socket, daveA: Socket;
   let chatId: string;
+  let env: Record<string, string>;
 
   beforeAll(async () => {
-    const env = {
+    env = {
       DATABASE_URL: inject('databaseUrl'),
       // A Redis database of its own: only these two nodes share presence and the socket stream
       // (a node of another test could otherwise be the one that reaps node B).
@@ -231,6 +232,43 @@ describe.skipIf(process.env.TEST_DB !== 'postgres')('two nodes on one PostgreSQL
     expect(res.status).toBe(200);
     for (const payload of await wait.got) expect(payload).toEqual({ chat: id });
     await wait.nothingElse();
+  });
+
+  it('a node drained by SIGTERM: its clients reconnect to another node and recover what they missed', { timeout: 240_000 }, async () => {
+    const c = await startNode(env);
+    try {
+      const onC = await c.socket(bob);
+      const first = nextEvent(onC, 'message-created');
+      expect((await b.request('POST', `/chats/${chatId}/messages`, alice, { text: 'before the drain' })).status).toBe(201);
+      await first;
+      const session = onC as unknown as { _pid: string; _lastOffset: string; id: string };
+      const { _pid: pid, _lastOffset: offset, id } = session;
+
+      const dropped = new Promise<string>((resolve) => onC.once('disconnect', (reason) => resolve(reason)));
+      c.child.kill('SIGTERM');
+      // A transport close: socket.io-client reconnects by itself (here: through the balancer).
+      expect(await dropped).toBe('transport close');
+      expect(await c.exited).toEqual({ code: 0, signal: null });
+
+      const missed = await b.request('POST', `/chats/${chatId}/messages`, alice, { text: 'while away' });
+      expect(missed.status).toBe(201);
+
+      const again = connect(a.url, { auth: { token: bob.token }, transports: ['websocket'], reconnection: false, forceNew: true, autoConnect: false });
+      Object.assign(again, { _pid: pid, _lastOffset: offset });
+      const received = record(again, 'message-created');
+      again.connect();
+      await new Promise<void>((resolve, reject) => {
+        again.once('connect', () => resolve());
+        again.once('connect_error', reject);
+      });
+      await settle(300);
+      expect(again.recovered).toBe(true);
+      expect(again.id).toBe(id);
+      expect(received).toEqual([{ message: missed.body.message }]);
+      again.disconnect();
+    } finally {
+      await c.stop();
+    }
   });
 
   it('a node killed with SIGKILL: its users go offline, and are announced so, within the TTL', async () => {

@@ -28,7 +28,8 @@ export interface ProfileSummary {
   functions: { fn: string; ms: number; share: number }[];
 }
 
-export function summarizeProfile(file: string, top = 15): ProfileSummary {
+/** `skipMs`: samples in the first milliseconds of the profile (start-up, warm-up) are left out. */
+export function summarizeProfile(file: string, top = 15, skipMs = 0): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as {
     nodes: ProfileNode[];
     startTime: number;
@@ -39,7 +40,10 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
   // A sample's time is the delta to the next sample.
+  let at = 0;
   for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    if (at < skipMs * 1000) continue;
     const dt = profile.timeDeltas[i + 1] ?? 0;
     selfUs.set(profile.samples[i], (selfUs.get(profile.samples[i]) ?? 0) + dt);
   }

@@ -4,6 +4,7 @@
 // client's CPU per message is larger than the server's, so it must be the same on both sides).
 import { Agent, request } from 'node:http';
 import { io, type Socket } from 'socket.io-client';
+import WebSocket from 'ws';
 import { serve } from './ipc.js';
 
 interface Wave {
@@ -15,7 +16,7 @@ interface Wave {
 }
 
 interface Group {
-  sockets: Socket[];
+  sockets: (Socket | { connected: boolean; close(): void })[];
   received: Record<string, number>;
   lastEventAt: number;
   wave: Wave | null;
@@ -30,25 +31,66 @@ function group(label: string): Group {
   return g;
 }
 
-async function connect(args: { label: string; url: string; tokens: string[]; concurrency?: number }) {
+/**
+ * A minimal Socket.IO-protocol client over a bare WebSocket (Engine.IO 4: open "0", ping "2" →
+ * pong "3"; Socket.IO 5: CONNECT "40{auth}", ack "40{...}", error "44{...}", EVENT "42[name,...]").
+ * It only reads the event name and never parses the payload, so the client's own CPU per message
+ * stays far below socket.io-client's and the figure is the server's (P4 options).
+ */
+function rawSocket(url: string, token: string, onEvent: (event: string) => void): Promise<{ close(): void; connected: boolean }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`);
+    const handle = { connected: false, close: () => ws.close() };
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBinary) return;
+      const text = data.toString();
+      if (text.startsWith('42["')) {
+        onEvent(text.slice(4, text.indexOf('"', 4)));
+      } else if (text === '2') {
+        ws.send('3');
+      } else if (text.startsWith('0{')) {
+        ws.send(`40${JSON.stringify({ token })}`);
+      } else if (text.startsWith('40')) {
+        handle.connected = true;
+        resolve(handle);
+      } else if (text.startsWith('44')) {
+        ws.close();
+        reject(new Error(JSON.parse(text.slice(2)).message ?? 'connect error'));
+      }
+    });
+    ws.on('close', () => (handle.connected = false));
+    ws.on('error', reject);
+  });
+}
+
+async function connect(args: { label: string; url: string; tokens: string[]; concurrency?: number; client?: 'socket.io-client' | 'raw' }) {
   const g: Group = groups.get(args.label) ?? { sockets: [], received: {}, lastEventAt: 0, wave: null };
   groups.set(args.label, g);
   const started = performance.now();
   let failed = 0;
   let next = 0;
   const errors = new Map<string, number>();
+  const onEvent = (event: string) => {
+    g.received[event] = (g.received[event] ?? 0) + 1;
+    g.lastEventAt = performance.now();
+    const wave = g.wave;
+    if (wave && event === wave.event) {
+      if (wave.got === 0) wave.first = performance.now();
+      if (++wave.got === wave.expected) wave.finish(performance.now());
+    }
+  };
+  const raw = (token: string) =>
+    rawSocket(args.url, token, onEvent).then(
+      (handle) => void g.sockets.push(handle),
+      (error: Error) => {
+        failed++;
+        errors.set(error.message, (errors.get(error.message) ?? 0) + 1);
+      },
+    );
   const one = (token: string) =>
     new Promise<void>((resolve) => {
       const socket = io(args.url, { auth: { token }, transports: ['websocket'], reconnection: false, forceNew: true, timeout: 60_000 });
-      socket.onAny((event: string) => {
-        g.received[event] = (g.received[event] ?? 0) + 1;
-        g.lastEventAt = performance.now();
-        const wave = g.wave;
-        if (wave && event === wave.event) {
-          if (wave.got === 0) wave.first = performance.now();
-          if (++wave.got === wave.expected) wave.finish(performance.now());
-        }
-      });
+      socket.onAny(onEvent);
       socket.once('connect', () => {
         g.sockets.push(socket);
         resolve();
@@ -62,7 +104,7 @@ async function connect(args: { label: string; url: string; tokens: string[]; con
     });
   await Promise.all(
     Array.from({ length: args.concurrency ?? 50 }, async () => {
-      while (next < args.tokens.length) await one(args.tokens[next++]);
+      while (next < args.tokens.length) await (args.client === 'raw' ? raw : one)(args.tokens[next++]);
     }),
   );
   return { connected: g.sockets.length, failed, errors: Object.fromEntries(errors), seconds: (performance.now() - started) / 1000 };
@@ -165,7 +207,7 @@ async function fanout(args: FanoutArgs) {
 async function disconnect(args: { label: string }) {
   const g = groups.get(args.label);
   if (!g) return { closed: 0 };
-  for (const s of g.sockets) s.disconnect();
+  for (const s of g.sockets) s.close();
   groups.delete(args.label);
   return { closed: g.sockets.length };
 }

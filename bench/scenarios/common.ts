@@ -64,21 +64,35 @@ export const verdict = (ok: boolean) => (ok ? '**met**' : '**missed**');
 export async function profileRun(
   ctx: Context,
   name: string,
-  load: (service: Server) => Promise<void>,
+  load: (service: Server, measured: () => void) => Promise<void>,
   env: Record<string, string> = {},
 ): Promise<string | null> {
   if (process.env.BENCH_PROFILE !== '1') return null;
   const dir = path.join(outDir, 'profiles', name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
+  const started = performance.now();
   const service = await startService(ctx, { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`], env, name: `${name}-profiled` });
+  // Start-up and warm-up are left out of the summary: `measured()` marks where the load starts.
+  let skipMs = performance.now() - started;
   try {
-    await load(service);
+    await load(service, () => (skipMs = performance.now() - started));
   } finally {
     await service.stop();
   }
   const file = newestProfile(dir);
   if (!file) return null;
   ctx.log(`${name}: profile ${path.relative(process.cwd(), file)}`);
-  return `Profile of the service during this load (\`node --cpu-prof\`, ${path.relative(process.cwd(), file)}):\n\n${profileMarkdown(summarizeProfile(file))}`;
+  return (
+    `Profile of the service under this load (\`node --cpu-prof\`, start-up and warm-up left out; ${path.relative(process.cwd(), file)}):\n\n` +
+    profileMarkdown(summarizeProfile(file, 15, skipMs))
+  );
+}
+
+/** A line naming the rounds that other processes disturbed (kept when no redo was left). */
+export function disturbances<T>(rounds: RoundResult<T>[]): string {
+  const redone = rounds.reduce((n, r) => n + r.redone, 0);
+  const kept = rounds.filter((r) => r.disturbed).map((r) => `round ${r.round} (${r.disturbed})`);
+  const maxOthers = Math.max(0, ...rounds.flatMap((r) => Object.values(r.others)));
+  return `- other processes: at most ${maxOthers.toFixed(2)} cores during a measurement; rounds redone: ${redone}${kept.length ? `; disturbed but kept: ${kept.join('; ')}` : ''}`;
 }

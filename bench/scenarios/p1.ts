@@ -8,7 +8,7 @@ import { outDir, startBaseline, startLoad, startService } from '../lib/procs.js'
 import { fmt, fmtSpread } from '../lib/stats.js';
 import { table, type Report } from '../lib/report.js';
 import type { HttpRunArgs, HttpRunResult } from '../load/http.js';
-import { figures, heavyAndLight, profileRun, ratios, request, verdict } from './common.js';
+import { disturbances, figures, heavyAndLight, profileRun, ratios, request, verdict } from './common.js';
 
 export const CONNECTIONS = 10;
 
@@ -44,8 +44,9 @@ export async function p1(ctx: Context): Promise<Report> {
       ctx.log(`p1 round ${r.round}: service ${fmt(r.values.service.rps)} req/s, bare ${fmt(r.values.bare.rps)} req/s`);
     }
     const ratio = ratios(rounds, 'service', 'bare', (v) => v.rps);
-    const profile = await profileRun(ctx, 'p1', async (profiled) => {
+    const profile = await profileRun(ctx, 'p1', async (profiled, measured) => {
       await run(profiled.url, heavy.auth, 2);
+      measured();
       await run(profiled.url, heavy.auth, ctx.roundSeconds);
     });
     const errors = rounds.reduce((n, r) => n + r.values.service.errors + r.values.service.non2xx, 0);
@@ -70,6 +71,7 @@ export async function p1(ctx: Context): Promise<Report> {
       `- service req/s: ${fmtSpread(figures(rounds, 'service', (v) => v.rps), 0)}`,
       `- bare req/s: ${fmtSpread(figures(rounds, 'bare', (v) => v.rps), 0)}`,
       `- **ratio (target ≥ 0.5): ${fmtSpread(ratio.spread)}** — ${verdict(ratio.spread.median >= 0.5)}; errors/non-2xx: ${errors}`,
+      disturbances(rounds),
       ...(profile ? ['', profile] : []),
     ].join('\n');
     return { id: 'p1', title: 'P1 — GET /chats throughput vs bare Fastify', markdown, raw: { rounds, ratio, bytes: first.text.length } };

@@ -12,7 +12,7 @@ import { table, type Report } from '../lib/report.js';
 import { signTokens } from '../lib/tokens.js';
 import type { HttpRunArgs, HttpRunResult } from '../load/http.js';
 import { layout } from '../scale.js';
-import { figures, groupId, oneToOneId, profileRun, ratios, request, userId, verdict } from './common.js';
+import { disturbances, figures, groupId, oneToOneId, profileRun, ratios, request, userId, verdict } from './common.js';
 
 const CONCURRENCY = 10;
 
@@ -79,8 +79,9 @@ export async function p3(ctx: Context): Promise<Report> {
     ]);
     for (const r of rounds) ctx.log(`p3 round ${r.round}: service ${fmt(r.values.service.rps)} req/s, direct ${fmt(r.values.direct.rps)} tx/s`);
     const ratio = ratios(rounds, 'service', 'direct', (v) => v.rps);
-    const profile = await profileRun(ctx, 'p3', async (profiled) => {
+    const profile = await profileRun(ctx, 'p3', async (profiled, measured) => {
       await runService(profiled.url, 2);
+      measured();
       await runService(profiled.url, ctx.roundSeconds);
     });
     const errors = rounds.reduce((n, r) => {
@@ -102,6 +103,7 @@ export async function p3(ctx: Context): Promise<Report> {
       `- service req/s: ${fmtSpread(figures(rounds, 'service', (v) => v.rps), 0)}`,
       `- direct tx/s: ${fmtSpread(figures(rounds, 'direct', (v) => v.rps), 0)}`,
       `- **ratio (target ≥ 0.7): ${fmtSpread(ratio.spread)}** — ${verdict(ratio.spread.median >= 0.7)}; service errors/non-2xx: ${errors}`,
+      disturbances(rounds),
       ...(profile ? ['', profile] : []),
     ].join('\n');
     return { id: 'p3', title: 'P3 — POST message throughput vs the bare transaction', markdown, raw: { rounds, ratio } };

@@ -44,14 +44,15 @@ export async function p6(ctx: Context): Promise<Report> {
     if (ctx.quietWaitMs > 0) await ctx.cpu.waitQuiet(ctx.quietWaitMs);
     ctx.log(`p6: ramping ${users.length} users at ${rampPerSecond}/s`);
     const cpu0 = cpuSecondsOf(service.pid);
-    result = await load.call('ramp', args(service.url, 170));
+    result = await load.call('ramp', args(service.url, 160));
     serviceCpu = (cpuSecondsOf(service.pid) - cpu0) / result.seconds;
   } finally {
     await load.stop();
     await service.stop();
   }
-  const profile = await profileRun(ctx, 'p6', async (profiled) => {
+  const profile = await profileRun(ctx, 'p6', async (profiled, measured) => {
     const again = startLoad('users.ts', {}, ['--max-old-space-size=8192']);
+    measured();
     try {
       await again.call('ramp', args(profiled.url, 60));
     } finally {

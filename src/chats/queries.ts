@@ -197,7 +197,7 @@ export async function chatsForViewer(
         from chats c
         left join participants vp on vp.chat_id = c.id and vp.user_id = ${viewerId}
         ${otherPartyJoin(viewerId)}
-        where c.id = any(${textArray(chatIds)}::char(24)[])`,
+        where c.id = any(${textArray(chatIds)})`,
   );
   const byId = new Map(found.map((r) => [r.chat._id, r.chat]));
   return chatIds.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));

@@ -61,14 +61,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       // Nodes that start together on a fresh database would each apply the migrations (and all
       // but one fail on CREATE TABLE): a session advisory lock makes them take turns; the later
       // ones find nothing left to apply.
+      // The lock is held by a connection of its own: the pool may have a single connection.
       migrate: async () => {
-        const lock = await client.reserve();
+        const lock = postgres(options.url!, { max: 1, onnotice: () => {} });
         try {
           await lock`select pg_advisory_lock(${MIGRATION_LOCK})`;
           await migratePostgres(drizzlePostgres(client, { schema }), { migrationsFolder });
         } finally {
-          await lock`select pg_advisory_unlock(${MIGRATION_LOCK})`.catch(() => {});
-          lock.release();
+          // Ending the session releases the lock.
+          await lock.end({ timeout: 5 });
         }
       },
       ping: async () => {

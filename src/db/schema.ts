@@ -5,7 +5,6 @@ import { sql } from 'drizzle-orm';
 import {
   bigserial,
   boolean,
-  char,
   check,
   index,
   integer,
@@ -17,7 +16,8 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 
-const id = (name = 'id') => char(name, { length: 24 });
+// text, not char(24): a text[] parameter (textArray) then matches the column type and its index.
+const id = (name = 'id') => text(name);
 const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
 const created = () => ts('created_at').notNull().defaultNow();
 const updated = () => ts('updated_at').notNull().defaultNow();

@@ -232,10 +232,10 @@ export class RedisPresence implements Presence {
     if (existed === 0 && this.local.size > 0) {
       // Our key had expired (Redis restarted, or we stalled and a survivor reaped us): our sockets
       // are still connected, so register them again; users shown offline meanwhile come back.
-      const cameOnline: string[] = [];
-      for (const [socketId, userId] of this.local) {
-        if (await this.connect(userId, socketId)) cameOnline.push(userId);
-      }
+      // All at once: ioredis pipelines them on the connection.
+      const sockets = [...this.local];
+      const results = await Promise.all(sockets.map(([socketId, userId]) => this.connect(userId, socketId)));
+      const cameOnline = sockets.filter((_, i) => results[i]).map(([, userId]) => userId);
       this.log.warn({ sockets: this.local.size }, 'presence: node key was gone; sockets registered again');
       this.emit(cameOnline, true);
     }

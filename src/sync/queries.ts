@@ -95,8 +95,8 @@ export interface ChatMessages {
  * `since`: the `limit` most recently changed ones, shown newest first, and whether there were
  * more. One statement for all chats: a LATERAL per chat reads messages_chat_updated_idx backwards
  * and stops after limit + 1 rows. Chats without such messages are left out. The participants
- * join keeps it to chats the viewer is in (the ids cast to char(24), the column's type, so the
- * index takes them as its condition instead of filtering every chat of the viewer).
+ * join keeps it to chats the viewer is in (ids are text like the text[] parameter, so the index
+ * takes them as its condition instead of filtering every chat of the viewer).
  */
 export async function changedMessages(
   db: Db,
@@ -119,7 +119,7 @@ export async function changedMessages(
                 where m.chat_id = p.chat_id and m.updated_at >= ${since}::timestamptz
                 order by m.updated_at desc
                 limit ${limit + 1}) y) x
-        where p.user_id = ${viewerId} and p.chat_id = any(${textArray(chatIds)}::char(24)[])
+        where p.user_id = ${viewerId} and p.chat_id = any(${textArray(chatIds)})
         group by p.chat_id
         order by p.chat_id`,
   );
