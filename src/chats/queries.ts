@@ -182,7 +182,6 @@ export async function chatForViewer(
 /**
  * Many chats as the viewer sees them, in one round trip, in the order of `chatIds` (chats that no
  * longer exist are left out). GET /sync answers the viewer's changed chats through it (src/sync/).
- * The ids are cast to the column's type char(24): compared as text[], the primary key is read whole.
  */
 export async function chatsForViewer(
   db: Db,
