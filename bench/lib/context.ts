@@ -34,6 +34,9 @@ export interface Context extends Infra {
   /** How long to wait for a quiet machine before each measurement. */
   quietWaitMs: number;
   pgLog: string;
+  /** The postmaster: its tree is every PostgreSQL process. */
+  pgPid: number;
+  redisPid: number | null;
   log(line: string): void;
   /** Our processes besides the orchestrator's children: PostgreSQL and Redis. */
   close(): Promise<void>;
@@ -79,6 +82,8 @@ export async function createContext(): Promise<Context> {
       databaseUrl: pg.url,
       redisUrl: redis.url,
       pgLog: pg.log,
+      pgPid,
+      redisPid,
       rounds: intEnv('BENCH_ROUNDS', scale.name === 'full' ? 8 : 2),
       roundSeconds: intEnv('BENCH_ROUND_SECONDS', scale.name === 'full' ? 5 : 2),
       // Per measurement; with the redo budget below this keeps every scenario within ~3 minutes.

@@ -8,7 +8,7 @@ import { outDir, startBaseline, startLoad, startService } from '../lib/procs.js'
 import { fmt, fmtSpread } from '../lib/stats.js';
 import { table, type Report } from '../lib/report.js';
 import type { HttpRunArgs, HttpRunResult } from '../load/http.js';
-import { disturbances, figures, heavyAndLight, profileRun, ratios, request, verdict } from './common.js';
+import { cpuPerRequest, cpuSplit, disturbances, figures, heavyAndLight, profileRun, ratios, request, verdict } from './common.js';
 
 export const CONNECTIONS = 10;
 
@@ -36,10 +36,19 @@ export async function p1(ctx: Context): Promise<Report> {
     ctx.log(`p1: body ${first.text.length} bytes, count ${first.json.count}; warm-up`);
     await run(service.url, heavy.auth, 3);
     await run(bare.url, {}, 2);
+    const measured = async (pid: number, url: string, headers: Record<string, string>) => {
+      const { result, cpu } = await cpuSplit(ctx, pid, () => run(url, headers, ctx.roundSeconds));
+      return { ...result, cpu };
+    };
     const rounds = await alternate(ctx, [
-      { name: 'service', measure: () => run(service.url, heavy.auth, ctx.roundSeconds) },
-      { name: 'bare', measure: () => run(bare!.url, {}, ctx.roundSeconds) },
+      { name: 'service', measure: () => measured(service.pid, service.url, heavy.auth) },
+      { name: 'bare', measure: () => measured(bare!.pid, bare!.url, {}) },
     ]);
+    // CPU per request where it went (median round of the service side).
+    const split = (side: 'service' | 'bare') => {
+      const middle = [...rounds].sort((a, b) => a.values[side].rps - b.values[side].rps)[rounds.length >> 1].values[side];
+      return cpuPerRequest(middle.cpu, middle.ok);
+    };
     for (const r of rounds) {
       ctx.log(`p1 round ${r.round}: service ${fmt(r.values.service.rps)} req/s, bare ${fmt(r.values.bare.rps)} req/s`);
     }
@@ -71,6 +80,7 @@ export async function p1(ctx: Context): Promise<Report> {
       `- service req/s: ${fmtSpread(figures(rounds, 'service', (v) => v.rps), 0)}`,
       `- bare req/s: ${fmtSpread(figures(rounds, 'bare', (v) => v.rps), 0)}`,
       `- **ratio (target ≥ 0.5): ${fmtSpread(ratio.spread)}** — ${verdict(ratio.spread.median >= 0.5)}; errors/non-2xx: ${errors}`,
+      `- CPU per request (median round): service side: ${split('service')}; bare side: ${split('bare')}`,
       disturbances(rounds),
       ...(profile ? ['', profile] : []),
     ].join('\n');

@@ -12,7 +12,7 @@ import { table, type Report } from '../lib/report.js';
 import { signTokens } from '../lib/tokens.js';
 import type { HttpRunArgs, HttpRunResult } from '../load/http.js';
 import { layout } from '../scale.js';
-import { disturbances, figures, groupId, oneToOneId, profileRun, ratios, request, userId, verdict } from './common.js';
+import { cpuPerRequest, cpuSplit, disturbances, figures, groupId, oneToOneId, profileRun, ratios, request, userId, verdict, type CpuSplit } from './common.js';
 
 const CONCURRENCY = 10;
 
@@ -61,24 +61,28 @@ export async function p3(ctx: Context): Promise<Report> {
     ctx.log('p3: warm-up');
     await runService(service.url, 3);
     await runDirect(2);
-    const rounds = await alternate<{ rps: number; detail: unknown }>(ctx, [
+    const rounds = await alternate<{ rps: number; detail: unknown; cpu: CpuSplit; count: number }>(ctx, [
       {
         name: 'service',
         measure: async () => {
-          const r = await runService(service.url, ctx.roundSeconds);
-          return { rps: r.rps, detail: r };
+          const { result: r, cpu } = await cpuSplit(ctx, service.pid, () => runService(service.url, ctx.roundSeconds));
+          return { rps: r.rps, detail: r, cpu, count: r.ok };
         },
       },
       {
         name: 'direct',
         measure: async () => {
-          const r = await runDirect(ctx.roundSeconds);
-          return { rps: r.rps, detail: r };
+          const { result: r, cpu } = await cpuSplit(ctx, service.pid, () => runDirect(ctx.roundSeconds));
+          return { rps: r.rps, detail: r, cpu, count: r.tx };
         },
       },
     ]);
     for (const r of rounds) ctx.log(`p3 round ${r.round}: service ${fmt(r.values.service.rps)} req/s, direct ${fmt(r.values.direct.rps)} tx/s`);
     const ratio = ratios(rounds, 'service', 'direct', (v) => v.rps);
+    const split = (side: 'service' | 'direct') => {
+      const middle = [...rounds].sort((a, b) => a.values[side].rps - b.values[side].rps)[rounds.length >> 1].values[side];
+      return cpuPerRequest(middle.cpu, middle.count);
+    };
     const profile = await profileRun(ctx, 'p3', async (profiled, measured) => {
       await runService(profiled.url, 2);
       measured();
@@ -103,6 +107,7 @@ export async function p3(ctx: Context): Promise<Report> {
       `- service req/s: ${fmtSpread(figures(rounds, 'service', (v) => v.rps), 0)}`,
       `- direct tx/s: ${fmtSpread(figures(rounds, 'direct', (v) => v.rps), 0)}`,
       `- **ratio (target ≥ 0.7): ${fmtSpread(ratio.spread)}** — ${verdict(ratio.spread.median >= 0.7)}; service errors/non-2xx: ${errors}`,
+      `- CPU per message (median round): service side: ${split('service')}; direct side: PostgreSQL ${split('direct').split('PostgreSQL ')[1]?.split(',')[0]} (the direct process itself not counted)`,
       disturbances(rounds),
       ...(profile ? ['', profile] : []),
     ].join('\n');

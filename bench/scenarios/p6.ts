@@ -4,13 +4,13 @@
 // One ramp (a capacity is not a ratio: no baseline). The users are crowd users outside the
 // 1,000-member fan-out group (their chats are groups of 5-7 and one-to-ones).
 import { type Context } from '../lib/context.js';
-import { cpuSecondsOf } from '../lib/machine.js';
+import { cpuSecondsOf, treeCpuSeconds } from '../lib/machine.js';
 import { startLoad, startService } from '../lib/procs.js';
 import { fmt } from '../lib/stats.js';
 import { table, type Report } from '../lib/report.js';
 import { signTokens } from '../lib/tokens.js';
 import type { RampArgs, SimUser, Window } from '../load/users.js';
-import { profileRun, userId, verdict } from './common.js';
+import { cpuSplit, profileRun, userId, verdict } from './common.js';
 
 const THRESHOLDS = { avgMs: 100, p99Ms: 2000, errorRate: 0.00025 };
 
@@ -40,12 +40,24 @@ export async function p6(ctx: Context): Promise<Report> {
   const load = startLoad('users.ts', {}, ['--max-old-space-size=8192']);
   let result: { reached: number; brokenBy: string | null; added: number; windows: Window[]; totalRequests: number; totalErrors: number; errors: Record<string, number>; seconds: number };
   let serviceCpu = 0;
+  let postgresCpu = 0;
+  const samples: { service: number; postgres: number }[] = [];
   try {
     if (ctx.quietWaitMs > 0) await ctx.cpu.waitQuiet(ctx.quietWaitMs);
     ctx.log(`p6: ramping ${users.length} users at ${rampPerSecond}/s`);
-    const cpu0 = cpuSecondsOf(service.pid);
-    result = await load.call('ramp', args(service.url, 160));
-    serviceCpu = (cpuSecondsOf(service.pid) - cpu0) / result.seconds;
+    // CPU of the service and PostgreSQL per 10 s, beside the generator's windows.
+    let last = { service: cpuSecondsOf(service.pid), postgres: treeCpuSeconds(ctx.pgPid) };
+    const sampler = setInterval(() => {
+      const now = { service: cpuSecondsOf(service.pid), postgres: treeCpuSeconds(ctx.pgPid) };
+      samples.push({ service: (now.service - last.service) / 10, postgres: (now.postgres - last.postgres) / 10 });
+      last = now;
+    }, 10_000);
+    const measured = await cpuSplit(ctx, service.pid, () => load.call('ramp', args(service.url, 160))).finally(() =>
+      clearInterval(sampler),
+    );
+    result = measured.result;
+    serviceCpu = measured.cpu.service / result.seconds;
+    postgresCpu = measured.cpu.postgres / result.seconds;
   } finally {
     await load.stop();
     await service.stop();
@@ -67,11 +79,11 @@ export async function p6(ctx: Context): Promise<Report> {
     `Users added at ${rampPerSecond}/s (up to ${users.length.toLocaleString('en-US')}); each: socket connected, GET /chats on open, then every ~30 s ` +
       `(first at a random moment) GET /chats?limit=10, GET /chats/:id/messages?limit=30, POST /chats/:id/messages. ` +
       `10 s windows; thresholds per window: average ≤ ${THRESHOLDS.avgMs} ms, p99 ≤ ${THRESHOLDS.p99Ms} ms; errors ≤ 0.025% over the run. ` +
-      `Service CPU over the run: ${fmt(serviceCpu * 100, 0)}% of its core.`,
+      `CPU over the run: service ${fmt(serviceCpu * 100, 0)}% of its core, PostgreSQL ${fmt(postgresCpu * 100, 0)}% of one core (both cores available to it).`,
     '',
     table(
-      ['t s', 'users', 'req/s', 'avg ms', 'p99 ms', 'errors', 'socket connects (p99 ms)', 'events', 'client CPU', 'client lag p99 ms', 'broken'],
-      result.windows.map((w) => [
+      ['t s', 'users', 'req/s', 'avg ms', 'p99 ms', 'errors', 'socket connects (p99 ms)', 'events', 'service CPU', 'PostgreSQL CPU', 'client CPU', 'client lag p99 ms', 'broken'],
+      result.windows.map((w, i) => [
         w.at,
         w.users,
         fmt(w.rps, 0),
@@ -80,6 +92,8 @@ export async function p6(ctx: Context): Promise<Report> {
         w.errors,
         `${w.connects} (${fmt(w.connectP99Ms, 0)})`,
         w.events,
+        fmt(samples[i]?.service ?? NaN),
+        fmt(samples[i]?.postgres ?? NaN),
         fmt(w.clientCpu),
         fmt(w.clientLagP99Ms, 0),
         w.broken ?? '',
@@ -90,5 +104,5 @@ export async function p6(ctx: Context): Promise<Report> {
     `- **users reached (target ≥ 5,000): ${result.reached.toLocaleString('en-US')}**${capped ? ' (no threshold broke: the ramp ended first)' : `; broke at the next step: ${result.brokenBy}`} — ${verdict(result.reached >= 5000)}`,
     ...(profile ? ['', profile] : []),
   ].join('\n');
-  return { id: 'p6', title: 'P6 — capacity in simulated app users', markdown, raw: { result, serviceCpu } };
+  return { id: 'p6', title: 'P6 — capacity in simulated app users', markdown, raw: { result, serviceCpu, postgresCpu, samples } };
 }
