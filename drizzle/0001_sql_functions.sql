@@ -1,7 +1,10 @@
 -- rulings.md 2: timestamps leave the database as ISO 8601 UTC with milliseconds
 -- ("2025-09-25T10:52:56.333Z"), also inside json_build_object.
+-- STABLE, as to_char is: PostgreSQL then inlines it into the calling statement; declared IMMUTABLE
+-- it ran as a separate SQL-function call per value (~17% of GET /chats' database time,
+-- bench/RESULTS.md "Plans").
 CREATE OR REPLACE FUNCTION iso(t timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
 --> statement-breakpoint
 -- rulings.md 8: a user as the API shows it, {_id, name, username, photo?} (photo omitted when unset).

@@ -36,6 +36,7 @@ export interface Window {
   events: number;
   clientCpu: number;
   clientLagP99Ms: number;
+  kinds: Record<string, { n: number; avgMs: number; p99Ms: number }>;
   broken: string | null;
 }
 
@@ -63,9 +64,14 @@ async function ramp(args: RampArgs) {
     if (errorSamples.size < 20) errorSamples.set(what, (errorSamples.get(what) ?? 0) + 1);
   };
 
+  // Per kind of request too (list, read, post), to tell which one slows down first.
+  let byKind: Record<string, number[]> = {};
+  const kindOf = (method: string, path: string) => (method === 'POST' ? 'post' : path.startsWith('/chats?') ? 'list' : 'read');
   const call = (method: string, path: string, token: string, body?: string) =>
     new Promise<void>((resolve) => {
       const t0 = performance.now();
+      const kind = kindOf(method, path);
+      const done = () => (byKind[kind] ??= []).push(performance.now() - t0);
       totalRequests++;
       const req = request(
         args.url + path,
@@ -81,6 +87,7 @@ async function ramp(args: RampArgs) {
           res.resume();
           res.on('end', () => {
             latencies.push(performance.now() - t0);
+            done();
             if ((res.statusCode ?? 0) >= 400) noteError(`${method} ${path.split('?')[0].replace(/[0-9a-f]{24}/g, ':id')} ${res.statusCode}`);
             resolve();
           });
@@ -89,6 +96,7 @@ async function ramp(args: RampArgs) {
       req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
       req.on('error', (error) => {
         latencies.push(performance.now() - t0);
+        done();
         noteError(`${method} ${error.message}`);
         resolve();
       });
@@ -162,8 +170,12 @@ async function ramp(args: RampArgs) {
         events: windowEvents,
         clientCpu: (used.user + used.system) / 1e6 / args.windowSeconds,
         clientLagP99Ms: lag.percentile(99) / 1e6,
+        kinds: Object.fromEntries(
+          Object.entries(byKind).map(([k, v]) => [k, { n: v.length, avgMs: v.reduce((a, b) => a + b, 0) / v.length, p99Ms: p99(v) }]),
+        ),
         broken: null,
       };
+      byKind = {};
       lag.reset();
       const errorRate = totalRequests > 0 ? totalErrors / totalRequests : 0;
       if (w.avgMs > args.thresholds.avgMs) w.broken = `average latency ${w.avgMs.toFixed(0)} ms > ${args.thresholds.avgMs} ms`;

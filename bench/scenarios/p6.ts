@@ -25,7 +25,9 @@ export async function p6(ctx: Context): Promise<Report> {
   }
   const tokens = await signTokens(ids);
   const users: SimUser[] = ids.filter((id) => chats.has(id)).map((id) => ({ token: tokens.get(id)!, chats: chats.get(id)! }));
-  const rampPerSecond = ctx.scale.name === 'full' ? 60 : 20;
+  // 30 new users a second (1,800 a minute) reaches 4,800 users within the scenario's time; a
+  // faster ramp makes the joins themselves (socket handshake, presence, the first chat list) the load.
+  const rampPerSecond = ctx.scale.name === 'full' ? 30 : 20;
   const args = (url: string, maxSeconds: number): RampArgs => ({
     url,
     users,
@@ -41,20 +43,38 @@ export async function p6(ctx: Context): Promise<Report> {
   let result: { reached: number; brokenBy: string | null; added: number; windows: Window[]; totalRequests: number; totalErrors: number; errors: Record<string, number>; seconds: number };
   let serviceCpu = 0;
   let postgresCpu = 0;
-  const samples: { service: number; postgres: number }[] = [];
+  const samples: { service: number; postgres: number; redis: number; pool: Record<string, number> }[] = [];
   try {
     if (ctx.quietWaitMs > 0) await ctx.cpu.waitQuiet(ctx.quietWaitMs);
     ctx.log(`p6: ramping ${users.length} users at ${rampPerSecond}/s`);
     // CPU of the service and PostgreSQL per 10 s, beside the generator's windows.
-    let last = { service: cpuSecondsOf(service.pid), postgres: treeCpuSeconds(ctx.pgPid) };
+    const redisCpu = () => (ctx.redisPid ? cpuSecondsOf(ctx.redisPid) : 0);
+    let last = { service: cpuSecondsOf(service.pid), postgres: treeCpuSeconds(ctx.pgPid), redis: redisCpu() };
     const sampler = setInterval(() => {
-      const now = { service: cpuSecondsOf(service.pid), postgres: treeCpuSeconds(ctx.pgPid) };
-      samples.push({ service: (now.service - last.service) / 10, postgres: (now.postgres - last.postgres) / 10 });
+      const now = { service: cpuSecondsOf(service.pid), postgres: treeCpuSeconds(ctx.pgPid), redis: redisCpu() };
+      samples.push({
+        service: (now.service - last.service) / 10,
+        postgres: (now.postgres - last.postgres) / 10,
+        redis: (now.redis - last.redis) / 10,
+        pool: poolSeen,
+      });
+      poolSeen = {};
       last = now;
     }, 10_000);
-    const measured = await cpuSplit(ctx, service.pid, () => load.call('ramp', args(service.url, 160))).finally(() =>
-      clearInterval(sampler),
-    );
+    // What the service's pooled connections are doing, sampled every 200 ms.
+    let poolSeen: Record<string, number> = {};
+    const poolSampler = setInterval(() => {
+      void ctx.sql`select coalesce(wait_event, state) as what from pg_stat_activity where application_name = 'chat-service'`.then(
+        (rows) => {
+          for (const r of rows) poolSeen[r.what] = (poolSeen[r.what] ?? 0) + 1;
+        },
+        () => {},
+      );
+    }, 200);
+    const measured = await cpuSplit(ctx, service.pid, () => load.call('ramp', args(service.url, 160))).finally(() => {
+      clearInterval(sampler);
+      clearInterval(poolSampler);
+    });
     result = measured.result;
     serviceCpu = measured.cpu.service / result.seconds;
     postgresCpu = measured.cpu.postgres / result.seconds;
@@ -72,7 +92,13 @@ export async function p6(ctx: Context): Promise<Report> {
     }
   });
   for (const w of result.windows) {
-    ctx.log(`p6 ${w.at}s: ${w.users} users, ${fmt(w.rps, 0)} req/s, avg ${fmt(w.avgMs, 1)} ms, p99 ${fmt(w.p99Ms, 0)} ms, errors ${w.errors}, client CPU ${fmt(w.clientCpu)}${w.broken ? ` BROKEN: ${w.broken}` : ''}`);
+    const kinds = Object.entries(w.kinds)
+      .map(([k, v]) => `${k} ${fmt(v.avgMs, 0)}/${fmt(v.p99Ms, 0)}`)
+      .join(', ');
+    ctx.log(
+      `p6 ${w.at}s: ${w.users} users, ${fmt(w.rps, 0)} req/s, avg ${fmt(w.avgMs, 1)} ms, p99 ${fmt(w.p99Ms, 0)} ms (avg/p99 ${kinds}), ` +
+        `connect p99 ${fmt(w.connectP99Ms, 0)} ms, errors ${w.errors}, client CPU ${fmt(w.clientCpu)}${w.broken ? ` BROKEN: ${w.broken}` : ''}`,
+    );
   }
   const capped = !result.brokenBy;
   const markdown = [
@@ -82,18 +108,23 @@ export async function p6(ctx: Context): Promise<Report> {
       `CPU over the run: service ${fmt(serviceCpu * 100, 0)}% of its core, PostgreSQL ${fmt(postgresCpu * 100, 0)}% of one core (both cores available to it).`,
     '',
     table(
-      ['t s', 'users', 'req/s', 'avg ms', 'p99 ms', 'errors', 'socket connects (p99 ms)', 'events', 'service CPU', 'PostgreSQL CPU', 'client CPU', 'client lag p99 ms', 'broken'],
+      ['t s', 'users', 'req/s', 'avg ms', 'p99 ms', 'avg/p99 ms: list, read, post', 'errors', 'socket connects (p99 ms)', 'events', 'service CPU', 'PostgreSQL CPU', 'Redis CPU', 'pool connections seen (200 ms samples)', 'client CPU', 'client lag p99 ms', 'broken'],
       result.windows.map((w, i) => [
         w.at,
         w.users,
         fmt(w.rps, 0),
         fmt(w.avgMs, 1),
         fmt(w.p99Ms, 0),
+        ['list', 'read', 'post'].map((k) => (w.kinds[k] ? `${fmt(w.kinds[k].avgMs, 0)}/${fmt(w.kinds[k].p99Ms, 0)}` : '-')).join(', '),
         w.errors,
         `${w.connects} (${fmt(w.connectP99Ms, 0)})`,
         w.events,
         fmt(samples[i]?.service ?? NaN),
         fmt(samples[i]?.postgres ?? NaN),
+        fmt(samples[i]?.redis ?? NaN),
+        Object.entries(samples[i]?.pool ?? {})
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', '),
         fmt(w.clientCpu),
         fmt(w.clientLagP99Ms, 0),
         w.broken ?? '',

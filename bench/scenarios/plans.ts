@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import postgres from 'postgres';
 import { io } from 'socket.io-client';
 import { type Context } from '../lib/context.js';
 import { benchDir, outDir, root, startService } from '../lib/procs.js';
@@ -267,10 +268,25 @@ export async function plans(ctx: Context): Promise<Report> {
  * the service's plans. Its seed stays in that database, so later runs only explain.
  */
 async function explainChats(ctx: Context, target: string): Promise<string> {
-  const exists = await ctx.sql`select 1 from pg_database where datname = 'explain_chats'`;
-  if (exists.length === 0) await ctx.sql.unsafe('create database explain_chats');
   const url = new URL(ctx.databaseUrl);
   url.pathname = '/explain_chats';
+  // Pre-release the migrations are regenerated in place: a database migrated by older ones is
+  // dropped (the script would try to create its tables again).
+  const journal = JSON.parse(readFileSync(path.join(root, 'drizzle/meta/_journal.json'), 'utf8')) as { entries: { when: number }[] };
+  const latest = Math.max(...journal.entries.map((e) => e.when));
+  const exists = await ctx.sql`select 1 from pg_database where datname = 'explain_chats'`;
+  if (exists.length > 0) {
+    const other = postgres(url.toString(), { max: 1, onnotice: () => {} });
+    const applied = await other`select max(created_at)::bigint as at from drizzle.__drizzle_migrations`.catch(() => [{ at: null }]);
+    await other.end();
+    if (Number(applied[0]?.at) !== latest) {
+      ctx.log('plans: explain_chats was migrated by older migrations: recreating it');
+      await ctx.sql.unsafe('drop database explain_chats');
+    }
+  }
+  if ((await ctx.sql`select 1 from pg_database where datname = 'explain_chats'`).length === 0) {
+    await ctx.sql.unsafe('create database explain_chats');
+  }
   const result = spawnSync(process.execPath, ['--import', 'tsx', 'bench/explain-chats.ts'], {
     cwd: root,
     env: { ...process.env, DATABASE_URL: url.toString() },
