@@ -57,13 +57,19 @@ interface WaveResult {
   sockets: number;
 }
 
-async function fanoutScenario(ctx: Context, variants: Variant[], withService: boolean, client: 'socket.io-client' | 'raw' = 'socket.io-client') {
+async function fanoutScenario(
+  ctx: Context,
+  variants: Variant[],
+  withService: boolean,
+  client: 'socket.io-client' | 'raw' = 'socket.io-client',
+  wavesAtFullScale = 25,
+) {
   const l = layout(ctx.scale);
   const members = Array.from({ length: ctx.scale.fanout }, (_, i) => userId(i + 1));
   const tokens = await signTokens(members);
   const sender = { authorization: `Bearer ${tokens.get(members[0])}` };
   const chat = groupId(l.fanoutGroup);
-  const waves = ctx.scale.name === 'full' ? 25 : 10;
+  const waves = ctx.scale.name === 'full' ? wavesAtFullScale : 10;
   const servers: Server[] = [];
   const load = startLoad('sockets.ts');
   try {
@@ -213,7 +219,8 @@ export async function p4options(ctx: Context): Promise<Report> {
   const variants = optionVariants(ctx);
   // A client that costs far less per message than socket.io-client (bench/load/sockets.ts
   // rawSocket), so what differs between the servers shows instead of the client's own time.
-  const { rounds, sides } = await fanoutScenario(ctx, variants, true, 'raw');
+  // Six sides: 20 messages each per round keeps the scenario within ~3 minutes.
+  const { rounds, sides } = await fanoutScenario(ctx, variants, true, 'raw', 20);
   const base = summary(rounds, 'bare');
   const markdown = [
     `The service and the bare Socket.IO server with each option, ${ctx.scale.fanout} sockets each, same payload, measured with a ` +

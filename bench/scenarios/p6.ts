@@ -86,7 +86,7 @@ export async function p6(ctx: Context): Promise<Report> {
     const again = startLoad('users.ts', {}, ['--max-old-space-size=8192']);
     measured();
     try {
-      await again.call('ramp', args(profiled.url, 60));
+      await again.call('ramp', args(profiled.url, 40));
     } finally {
       await again.stop();
     }
