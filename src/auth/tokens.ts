@@ -15,6 +15,9 @@ export interface TokenService {
   verify(token: string): Promise<string | null>;
 }
 
+const VERIFIED_MAX = 50_000;
+const VERIFIED_TTL_MS = 5 * 60 * 1000;
+
 export function createTokenService(config: Config): TokenService {
   const { jwt } = config;
   const secretText = jwt.secret ?? (jwt.jwksUrl ? null : devSecret(config.dataDir));
@@ -23,6 +26,16 @@ export function createTokenService(config: Config): TokenService {
   const claims = {
     ...(jwt.issuer ? { issuer: jwt.issuer } : {}),
     ...(jwt.audience ? { audience: jwt.audience } : {}),
+  };
+
+  // Verified tokens are remembered until they expire (at most VERIFIED_TTL_MS): a token is
+  // checked on every request and handshake, and jose's WebCrypto HMAC costs ~150 µs each
+  // (bench/RESULTS.md P6). A token stays exactly as valid as without the cache: until its exp.
+  const verified = new Map<string, { userId: string; expiresAt: number }>();
+  const remember = (token: string, userId: string, exp: number | undefined) => {
+    const expiresAt = Math.min(exp ? exp * 1000 : Infinity, Date.now() + VERIFIED_TTL_MS);
+    if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+    verified.set(token, { userId, expiresAt });
   };
 
   return {
@@ -36,6 +49,11 @@ export function createTokenService(config: Config): TokenService {
     },
     async verify(token) {
       if (!token || token.length > 8192) return null;
+      const cached = verified.get(token);
+      if (cached) {
+        if (cached.expiresAt > Date.now()) return cached.userId;
+        verified.delete(token);
+      }
       try {
         let payload;
         if (secret && (!jwks || headerAlg(token) === 'HS256')) {
@@ -45,7 +63,9 @@ export function createTokenService(config: Config): TokenService {
         } else {
           return null;
         }
-        return isId(payload.sub) ? payload.sub : null;
+        if (!isId(payload.sub)) return null;
+        remember(token, payload.sub, payload.exp);
+        return payload.sub;
       } catch {
         return null;
       }
