@@ -1,49 +1,12 @@
 // Fixtures of the communities tests (explore, events, join requests, reels, score): requests
 // through the public API, sockets that record what they receive, and a statement counter.
-import type { Socket } from 'socket.io-client';
 import { expect } from 'vitest';
 import { rows, sql } from '../src/db/client.js';
-import { settle, type TestApp, type TestUser } from './helpers/app.js';
+import type { TestApp, TestUser } from './helpers/app.js';
 
-export function api(
-  t: TestApp,
-  user: TestUser | null,
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
-  url: string,
-  payload?: unknown,
-) {
-  return t.app.inject({
-    method,
-    url,
-    headers: user ? user.auth : {},
-    ...(payload !== undefined ? { payload: payload as object } : {}),
-  });
-}
-
-export interface Device {
-  socket: Socket;
-  id: string;
-  events: { event: string; payload: any }[];
-}
-
-/** A connected socket of the user that records every event it receives. */
-export async function device(t: TestApp, user: TestUser): Promise<Device> {
-  const socket = await t.socket(user);
-  const events: Device['events'] = [];
-  socket.onAny((event: string, payload: unknown) => events.push({ event, payload }));
-  return { socket, id: socket.id!, events };
-}
-
-/** The payload of the first `event` the device got, waiting up to `ms` for it. */
-export async function received(d: Device, event: string, ms = 3000): Promise<any> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const found = d.events.find((e) => e.event === event);
-    if (found) return found.payload;
-    if (Date.now() > until) throw new Error(`no ${event}; got ${d.events.map((e) => e.event).join(', ')}`);
-    await settle(20);
-  }
-}
+// The request helper and the recording sockets are the messages fixtures' own.
+export { api, device, received, type Device } from './helpers/messages-fixtures.js';
+import { api, type Device } from './helpers/messages-fixtures.js';
 
 /** The names of the events the device got, but presence (sent whenever anyone connects). */
 export const eventNames = (d: Device) => d.events.map((e) => e.event).filter((e) => e !== 'presence');
