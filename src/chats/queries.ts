@@ -80,14 +80,19 @@ const chatDocumentJson = sql`jsonb_strip_nulls(jsonb_build_object(
                      order by p.joined_at, p.id)
     from participants p where p.chat_id = c.id), '[]'::jsonb)))`;
 
+/** The chats in the order of `ids`; ids with no chat (deleted meanwhile) are left out. */
+function inIdOrder<T extends { _id: string }>(ids: string[], chats: T[]): T[] {
+  const byId = new Map(chats.map((chat) => [chat._id, chat]));
+  return ids.flatMap((id) => byId.get(id) ?? []);
+}
+
 export async function chatDocuments(db: Db, chatIds: string[]): Promise<ChatDocument[]> {
   if (chatIds.length === 0) return [];
   const found = await rows<{ doc: ChatDocument }>(
     db,
     sql`select ${chatDocumentJson} as doc from chats c where c.id = any(${textArray(chatIds)})`,
   );
-  const byId = new Map(found.map((r) => [r.doc._id, r.doc]));
-  return chatIds.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));
+  return inIdOrder(chatIds, found.map((r) => r.doc));
 }
 
 /** A chat for a viewer before presence is added (isOnline comes from the realtime port). */
@@ -168,15 +173,7 @@ export async function chatForViewer(
   viewerId: string,
   unreadCap: number,
 ): Promise<ChatForViewerRow | null> {
-  const row = await one<{ chat: ChatForViewerRow }>(
-    db,
-    sql`select ${chatForViewerJson(viewerId, unreadCap)} as chat
-        from chats c
-        left join participants vp on vp.chat_id = c.id and vp.user_id = ${viewerId}
-        ${otherPartyJoin(viewerId)}
-        where c.id = ${chatId}`,
-  );
-  return row?.chat ?? null;
+  return (await chatsForViewer(db, [chatId], viewerId, unreadCap))[0] ?? null;
 }
 
 /**
@@ -198,8 +195,7 @@ export async function chatsForViewer(
         ${otherPartyJoin(viewerId)}
         where c.id = any(${textArray(chatIds)})`,
   );
-  const byId = new Map(found.map((r) => [r.chat._id, r.chat]));
-  return chatIds.flatMap((id) => (byId.has(id) ? [byId.get(id)!] : []));
+  return inIdOrder(chatIds, found.map((r) => r.chat));
 }
 
 export interface ChatListFilter {
