@@ -61,3 +61,9 @@ export function countStatements(t: TestApp): { count(): number; statements: stri
     },
   };
 }
+
+/** The keys of a reel in the spec's explore example (JSON key order carries no meaning). */
+export const REEL_KEYS = [
+  '_id', 'user', 'chat', 'description', 'tag', 'video', 'hashtags', 'isAnonymous', 'views', 'likes', 'superLikes',
+  'shares', 'comments', 'createdAt', 'updatedAt', 'isLiked', 'isSuperLiked', 'isFavorite',
+];

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows, sql } from '../src/db/client.js';
 import { ISO_DATE, OBJECT_ID, settle, startApp, unique, type TestApp, type TestUser } from './helpers/app.js';
 import { block, follow, group, postMessage, userWithPhoto } from './chats-fixtures.js';
-import { api, countStatements, postReel } from './communities-fixtures.js';
+import { api, countStatements, postReel, REEL_KEYS } from './communities-fixtures.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -20,10 +20,6 @@ const db = () => t.deps.database.db;
 const CHAT_KEYS = [
   '_id', 'creator', 'isGroup', 'name', 'allowPublicPost', 'tags', 'participants', 'event', 'photo', 'createdAt',
   'updatedAt', 'restricted', 'reelsCount', 'request', 'reels', 'isJoined', 'areYouAdmin', 'participantsCount',
-];
-const REEL_KEYS = [
-  '_id', 'user', 'chat', 'description', 'tag', 'video', 'hashtags', 'isAnonymous', 'views', 'likes', 'superLikes',
-  'shares', 'comments', 'createdAt', 'updatedAt', 'isLiked', 'isSuperLiked', 'isFavorite',
 ];
 
 function explore(app: TestApp, user: TestUser, query: Record<string, string | number>) {

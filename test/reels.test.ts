@@ -6,7 +6,7 @@ import { rows, sql } from '../src/db/client.js';
 import { newId } from '../src/shared/ids.js';
 import { ISO_DATE, OBJECT_ID, startApp, type TestApp, type TestUser } from './helpers/app.js';
 import { follow, group, userWithPhoto } from './chats-fixtures.js';
-import { api, postReel } from './communities-fixtures.js';
+import { api, postReel, REEL_KEYS } from './communities-fixtures.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -15,10 +15,6 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 const db = () => t.deps.database.db;
-const REEL_KEYS = [
-  '_id', 'user', 'chat', 'description', 'tag', 'video', 'hashtags', 'isAnonymous', 'views', 'likes', 'superLikes',
-  'shares', 'comments', 'createdAt', 'updatedAt', 'isLiked', 'isSuperLiked', 'isFavorite',
-];
 const body = { description: 'Pool party', tag: 'Party', video: 'https://cdn.example.com/reels/motivation.mp4' };
 
 async function reelRow(reelId: string) {
