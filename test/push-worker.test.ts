@@ -1,8 +1,14 @@
 // The outbox worker delivering through FCM (the production issue, part 3): never the same row
 // twice with two workers on one database, a dead worker's rows taken over after their lease, a
-// device already served not served again, and rows given up after PUSH_MAX_ATTEMPTS.
+// device already served not served again, rows given up after PUSH_MAX_ATTEMPTS, and a claimed
+// batch costing the same few statements whatever its size (bench/RESULTS.md P3/P6).
+import type { PGlite } from '@electric-sql/pglite';
+import type { Sql } from 'postgres';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, rows, sql, textArray, type Database } from '../src/db/client.js';
+import { openDatabase, rows, sql, textArray, type Database, type Db } from '../src/db/client.js';
+import * as schema from '../src/db/schema.js';
 import { FcmPushSender } from '../src/push/fcm.js';
 import type { PushSender } from '../src/push/sender.js';
 import { createPushWorker, type PushWorker } from '../src/push/worker.js';
@@ -180,4 +186,199 @@ describe('push worker over FCM', () => {
     await t.deps.pushWorker.runOnce();
     expect(fake.sends.filter((s) => s.token === token).map((s) => s.status)).toEqual([500, 500]);
   });
+
+  it('a claimed batch costs the same statements for 3 rows as for 30, every row ending right', async () => {
+    // The app's own worker would race for the rows (its timer): paused for this test.
+    await t.deps.pushWorker.stop();
+    try {
+      const counted = countedDatabase();
+      const worker = createPushWorker(counted.database, fcmSender(), t.deps.log, {
+        intervalMs: 60_000,
+        maxAttempts: 3,
+        batchSize: 500,
+      });
+      // Rows of earlier tests (or, on PGlite, of earlier files) still due go first.
+      while ((await due()) > 0) await worker.runOnce();
+
+      const small = await batchScenario(3);
+      const smallRun = await countedRun(worker, counted);
+      const large = await batchScenario(30);
+      const largeRun = await countedRun(worker, counted);
+
+      // The claim (which reads the devices too) and one write of every outcome (and of the dead
+      // devices): no transaction, no statement per row or per device.
+      expect(smallRun.statements).toHaveLength(2);
+      expect(largeRun.statements).toHaveLength(2);
+      expect(largeRun.statements[0]).toMatch(/for update skip locked/);
+      expect(largeRun.statements[1]).toMatch(/^with forgotten as \(delete from devices/);
+      expect(smallRun.statements[1]).toMatch(/^update push_outbox/);
+      // Every row but the retried one is finished.
+      expect(smallRun.finished).toBe(3);
+      expect(largeRun.finished).toBe(29);
+      await small.check();
+      await large.check();
+    } finally {
+      t.deps.pushWorker.start();
+    }
+  });
 });
+
+/**
+ * The same driver connection as the app's, under a drizzle handle of its own whose logger records
+ * every statement the worker sends (transactions would add their begin and commit).
+ */
+function countedDatabase(): { database: Database; statements: string[] } {
+  const statements: string[] = [];
+  const logger = { logQuery: (query: string) => statements.push(query.replace(/\s+/g, ' ').trim()) };
+  const client = (t.deps.database.db as any).$client;
+  const db = (
+    t.kind === 'pglite'
+      ? drizzlePglite(client as PGlite, { schema, logger })
+      : drizzlePostgres(client as Sql, { schema, logger })
+  ) as unknown as Db;
+  const transaction = db.transaction.bind(db);
+  db.transaction = ((work: any, config?: any) => {
+    statements.push('begin');
+    return transaction(work, config).finally(() => statements.push('commit'));
+  }) as Db['transaction'];
+  return { database: { ...t.deps.database, db }, statements };
+}
+
+async function countedRun(worker: PushWorker, counted: { statements: string[] }) {
+  counted.statements.length = 0;
+  const finished = await worker.runOnce();
+  return { finished, statements: [...counted.statements] };
+}
+
+async function due(): Promise<number> {
+  const [row] = await rows<{ n: number }>(
+    t.deps.database.db,
+    sql`select count(*)::int as n from push_outbox where sent_at is null and failed_at is null and next_attempt_at <= now()`,
+  );
+  return row.n;
+}
+
+interface OutboxState {
+  title: string;
+  attempts: number;
+  sent: boolean;
+  failed: boolean;
+  delivered: string[];
+  lastError: string | null;
+  dueInSeconds: number;
+}
+
+async function outboxOf(userId: string): Promise<OutboxState[]> {
+  return rows<OutboxState>(
+    t.deps.database.db,
+    sql`select title, attempts, sent_at is not null as sent, failed_at is not null as failed,
+               delivered_tokens as delivered, last_error as "lastError",
+               extract(epoch from (next_attempt_at - now()))::float8 as "dueInSeconds"
+        from push_outbox where user_id = ${userId} order by id`,
+  );
+}
+
+async function devicesOf(userId: string): Promise<string[]> {
+  const found = await rows<{ token: string }>(
+    t.deps.database.db,
+    sql`select token from devices where user_id = ${userId} order by created_at, token`,
+  );
+  return found.map((r) => r.token);
+}
+
+/**
+ * `size` outbox rows (3, or 30) for users in each situation a batch meets: no device (most rows),
+ * one device, two devices of which one FCM calls unregistered, a 503 with Retry-After (retried),
+ * a payload FCM rejects for good (the device is given up, the row sent), and a row on its last
+ * attempt answered 500 (given up). `check` asserts each row's state after one run.
+ */
+async function batchScenario(size: 3 | 30) {
+  const tag = unique('batch');
+  const pushes: { userId: string; message: PushMessage }[] = [];
+  const add = (user: TestUser, n: number) => {
+    for (let i = 1; i <= n; i++) pushes.push({ userId: user.id, message: message(`${tag}:${user.id}#${i}`) });
+  };
+  const offline = await t.user();
+  const single = await t.user();
+  const singleToken = await registerDevice(single);
+  const checks: (() => Promise<void>)[] = [];
+  let onLastAttempt: string | null = null;
+
+  if (size === 3) {
+    add(offline, 2);
+    add(single, 1);
+  } else {
+    const pair = await t.user();
+    const kept = await registerDevice(pair);
+    const gone = await registerDevice(pair);
+    fake.unregister(gone);
+    const busy = await t.user();
+    const busyToken = await registerDevice(busy);
+    fake.failNext(busyToken, { status: 503, retryAfter: 120 });
+    const rejecting = await t.user();
+    const rejectedToken = await registerDevice(rejecting);
+    fake.failNext(rejectedToken, { status: 400, code: 'INVALID_ARGUMENT', about: 'payload' });
+    const lastTry = await t.user();
+    const lastTryToken = await registerDevice(lastTry);
+    onLastAttempt = lastTry.id;
+    fake.failNext(lastTryToken, { status: 500 });
+    const offline2 = await t.user();
+    add(offline, 10);
+    add(offline2, 8);
+    add(single, 5);
+    add(pair, 4);
+    add(busy, 1);
+    add(rejecting, 1);
+    add(lastTry, 1);
+    checks.push(async () => {
+      expect(await outboxOf(offline2.id)).toEqual(
+        Array.from({ length: 8 }, () => expect.objectContaining({ sent: true, failed: false, delivered: [] })),
+      );
+      // Each row to the live device once; the dead one tried once (by the first row), then forgotten.
+      expect(await outboxOf(pair.id)).toEqual(
+        Array.from({ length: 4 }, () => expect.objectContaining({ sent: true, failed: false, delivered: [kept] })),
+      );
+      expect(fake.delivered(kept)).toHaveLength(4);
+      expect(fake.sends.filter((s) => s.token === gone).map((s) => s.status)).toEqual([404]);
+      expect(await devicesOf(pair.id)).toEqual([kept]);
+      // 503 with Retry-After 120 s: kept, due again in about two minutes, nothing recorded.
+      const [retried] = await outboxOf(busy.id);
+      expect(retried).toMatchObject({ attempts: 1, sent: false, failed: false, delivered: [] });
+      expect(retried.lastError).toMatch(/^FCM 503 UNAVAILABLE/);
+      expect(retried.dueInSeconds).toBeGreaterThan(100);
+      expect(retried.dueInSeconds).toBeLessThanOrEqual(120);
+      expect(await devicesOf(busy.id)).toEqual([busyToken]);
+      // A payload refused for good: the device is not tried again, the row is done.
+      expect(await outboxOf(rejecting.id)).toEqual([
+        expect.objectContaining({ sent: true, failed: false, delivered: [rejectedToken], lastError: null }),
+      ]);
+      // The third of PUSH_MAX_ATTEMPTS 3 attempts fails: given up.
+      const [givenUp] = await outboxOf(lastTry.id);
+      expect(givenUp).toMatchObject({ attempts: 3, sent: false, failed: true, delivered: [] });
+      expect(givenUp.lastError).toMatch(/^FCM 500 INTERNAL/);
+    });
+  }
+  await writePushes(pushes);
+  if (onLastAttempt) {
+    // This user's row has used two of its three attempts already.
+    await t.deps.database.db.execute(sql`update push_outbox set attempts = 2 where user_id = ${onLastAttempt}`);
+  }
+  expect(pushes).toHaveLength(size);
+
+  return {
+    async check() {
+      const offlineRows = await outboxOf(offline.id);
+      expect(offlineRows).toHaveLength(size === 3 ? 2 : 10);
+      for (const row of offlineRows) expect(row).toMatchObject({ attempts: 1, sent: true, failed: false, delivered: [] });
+      const singleRows = await outboxOf(single.id);
+      expect(singleRows).toHaveLength(size === 3 ? 1 : 5);
+      for (const row of singleRows) expect(row).toMatchObject({ attempts: 1, sent: true, delivered: [singleToken] });
+      // One send per row, in the rows' order.
+      expect(fake.delivered(singleToken).map((s) => s.body.message.notification.title)).toEqual(
+        singleRows.map((r) => r.title),
+      );
+      for (const check of checks) await check();
+    },
+  };
+}
+

@@ -1,9 +1,16 @@
 // Delivers push_outbox rows. A row is claimed with FOR UPDATE SKIP LOCKED and leased (its
 // next_attempt_at moved past the lease) before anything is sent, so two nodes running workers
 // never send the same row; tokens already delivered are recorded so a retry skips them.
+//
+// A batch costs two statements whatever its size (bench/RESULTS.md P3/P6): the claim, which also
+// reads the users' devices, and one write of every row's outcome (and of the devices found dead).
+// Rows of users without a device (most of them: offline members of a group) send nothing. Until
+// the outcome is written the rows stay leased: a crash after sends re-sends, after the lease, to
+// the tokens of the batch not yet recorded, never before.
 import type { FastifyBaseLogger } from 'fastify';
-import { rows, sql, textArray, type Database } from '../db/client.js';
-import type { OutboxMessage, PushDevice, PushSender } from './sender.js';
+import type { Database } from '../db/client.js';
+import { claimBatch, recordOutcomes, type ClaimedMessage, type Outcome } from './queries.js';
+import type { PushSender } from './sender.js';
 
 export interface PushWorker {
   wake(): void;
@@ -18,10 +25,21 @@ export interface PushWorkerOptions {
   maxAttempts: number;
   batchSize?: number;
   leaseSeconds?: number;
+  /** Users of a batch served at the same time (one user's rows go out one after another, in order). */
+  sendConcurrency?: number;
 }
 
 export function backoffMs(attempt: number): number {
   return Math.min(60 * 60 * 1000, 1000 * 2 ** Math.max(0, attempt - 1));
+}
+
+/** Runs `work` over `items` with at most `limit` running at once. */
+async function eachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await work(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
 export function createPushWorker(
@@ -32,37 +50,21 @@ export function createPushWorker(
 ): PushWorker {
   const batchSize = options.batchSize ?? 50;
   const leaseSeconds = options.leaseSeconds ?? 300;
+  const sendConcurrency = options.sendConcurrency ?? 8;
   let timer: NodeJS.Timeout | null = null;
   let current: Promise<number> | null = null;
   let again = false;
   let stopped = false;
 
-  async function claim() {
-    return database.db.transaction(async (tx) =>
-      rows<OutboxMessage & { attempts: number; deliveredTokens: string[] }>(
-        tx as any,
-        sql`update push_outbox set attempts = attempts + 1,
-              next_attempt_at = now() + make_interval(secs => ${leaseSeconds})
-            where id in (
-              select id from push_outbox
-              where sent_at is null and failed_at is null and next_attempt_at <= now()
-              order by next_attempt_at, id limit ${batchSize}
-              for update skip locked)
-            returning id::int as id, user_id as "userId", event, chat_id as "chatId", title, body,
-                      attempts, delivered_tokens as "deliveredTokens"`,
-      ),
-    );
-  }
-
-  async function deliver(row: OutboxMessage & { attempts: number; deliveredTokens: string[] }): Promise<boolean> {
-    const devices = await rows<PushDevice>(
-      database.db,
-      sql`select token, platform from devices where user_id = ${row.userId} order by created_at`,
-    );
+  /**
+   * Sends one row to its user's devices not served yet. `dead` is shared by the batch: a token
+   * FCM called unregistered for one row is not tried again for the next rows of that user.
+   */
+  async function deliver(row: ClaimedMessage, dead: Map<string, string>): Promise<Outcome> {
     const delivered = new Set(row.deliveredTokens);
     let retry: { error: string; retryAfterMs?: number } | null = null;
-    for (const device of devices) {
-      if (delivered.has(device.token)) continue;
+    for (const device of row.devices) {
+      if (delivered.has(device.token) || dead.has(device.token)) continue;
       const result = await sender.send(device, row).catch((error: Error) => ({
         status: 'retry' as const,
         error: error.message,
@@ -71,8 +73,7 @@ export function createPushWorker(
       if (result.status === 'sent') {
         delivered.add(device.token);
       } else if (result.status === 'unregistered') {
-        await database.db.execute(sql`delete from devices where token = ${device.token}`);
-        log.info({ user: row.userId }, 'push token unregistered; device removed');
+        dead.set(device.token, row.userId);
       } else if (result.status === 'failed') {
         delivered.add(device.token); // never succeeds: do not try this device again for this row
         log.warn({ user: row.userId, error: result.error }, 'push rejected');
@@ -81,31 +82,39 @@ export function createPushWorker(
       }
     }
     const tokens = [...delivered];
-    if (!retry) {
-      await database.db.execute(sql`update push_outbox set sent_at = now(), delivered_tokens = ${textArray(tokens)}
-        where id = ${row.id}`);
-      return true;
-    }
+    if (!retry) return { id: row.id, outcome: 'sent', delivered: tokens };
     if (row.attempts >= options.maxAttempts) {
-      await database.db.execute(sql`update push_outbox set failed_at = now(), last_error = ${retry.error.slice(0, 500)},
-        delivered_tokens = ${textArray(tokens)} where id = ${row.id}`);
       log.warn({ outbox: row.id, error: retry.error }, 'push given up after max attempts');
-      return true;
+      return { id: row.id, outcome: 'failed', delivered: tokens, error: retry.error };
     }
-    const delay = Math.max(retry.retryAfterMs ?? 0, backoffMs(row.attempts));
-    await database.db.execute(sql`update push_outbox set last_error = ${retry.error.slice(0, 500)},
-      delivered_tokens = ${textArray(tokens)},
-      next_attempt_at = now() + make_interval(secs => ${delay / 1000}) where id = ${row.id}`);
-    return false;
+    const delayMs = Math.max(retry.retryAfterMs ?? 0, backoffMs(row.attempts));
+    return { id: row.id, outcome: 'retry', delivered: tokens, error: retry.error, delaySeconds: delayMs / 1000 };
+  }
+
+  /** Sends a claimed batch and writes its outcome; returns how many rows it finished. */
+  async function deliverBatch(claimed: ClaimedMessage[]): Promise<number> {
+    // One user's rows in claim order (oldest first), so its devices get them in order, as before.
+    const byUser = new Map<string, ClaimedMessage[]>();
+    for (const row of claimed) {
+      const userRows = byUser.get(row.userId);
+      if (userRows) userRows.push(row);
+      else byUser.set(row.userId, [row]);
+    }
+    const outcomes: Outcome[] = [];
+    const dead = new Map<string, string>(); // token → user
+    await eachLimited([...byUser.values()], sendConcurrency, async (userRows) => {
+      for (const row of userRows) outcomes.push(await deliver(row, dead));
+    });
+    await recordOutcomes(database.db, outcomes, [...dead.keys()]);
+    for (const user of dead.values()) log.info({ user }, 'push token unregistered; device removed');
+    return outcomes.filter((o) => o.outcome !== 'retry').length;
   }
 
   async function pass(): Promise<number> {
     let finished = 0;
     for (;;) {
-      const claimed = await claim();
-      for (const row of claimed) {
-        if (await deliver(row)) finished++;
-      }
+      const claimed = await claimBatch(database.db, batchSize, leaseSeconds);
+      if (claimed.length > 0) finished += await deliverBatch(claimed);
       if (claimed.length < batchSize || stopped) return finished;
     }
   }
