@@ -14,6 +14,7 @@ import addFormats from 'ajv-formats';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { authenticate } from './auth/hook.js';
 import { createTokenService } from './auth/tokens.js';
+import { ChatListCache } from './chats/list-cache.js';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
 import { createPushWorker, type PushWorker } from './push/worker.js';
@@ -21,12 +22,21 @@ import { LoggingPushSender, type PushSender } from './push/sender.js';
 import { FcmPushSender } from './push/fcm.js';
 import { LocalPresence } from './realtime/presence-local.js';
 import { RedisPresence } from './realtime/presence-redis.js';
-import { closeRedis, connectRedis, createSocketAdapter, pingRedis, type Redis } from './realtime/redis.js';
+import {
+  closeRedis,
+  connectChatListBus,
+  connectRedis,
+  createSocketAdapter,
+  pingRedis,
+  type ChatListBus,
+  type Redis,
+} from './realtime/redis.js';
 import { registerRateLimit } from './ratelimit/plugin.js';
 import type { Presence } from './realtime/port.js';
 import { createSocketServer, type SocketServer } from './realtime/server.js';
 import { AppError, errorBody, ErrorCode } from './shared/errors.js';
 import type { Deps } from './shared/deps.js';
+import { createActivityRefresher } from './messages/activity.js';
 import { createObjectDeleter } from './storage/deleter.js';
 import { LocalStorage } from './storage/local.js';
 import { S3Storage } from './storage/s3.js';
@@ -89,6 +99,9 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
     await redisPresence.start();
     presence = redisPresence;
   }
+  // GET /chats answers in memory; with Redis, invalidations reach every node (src/chats/list-cache.ts).
+  const chatLists = new ChatListCache({ maxUsers: config.chatListCache.users, ttlMs: config.chatListCache.ttlMs });
+  const chatListBus: ChatListBus | null = redis ? await connectChatListBus(redis, chatLists, log) : null;
   const pushWorker: PushWorker = createPushWorker(database, pushSender, log, {
     intervalMs: config.push.workerIntervalMs,
     maxAttempts: config.push.maxAttempts,
@@ -104,10 +117,26 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
     recoveryWindowMs: config.realtime.recoveryWindowMs,
     adapter: redis ? createSocketAdapter(redis) : undefined,
     contactsOf: (userId) => contactsOf(database.db, userId),
+    chatLists,
     chatPeers: (chatId, userId) => chatPeers(database.db, chatId, userId),
   });
 
-  const deps: Deps = { config, database, realtime: socket, storage, pushWorker, objectDeleter, tokens, log };
+  const activity = createActivityRefresher(database, chatLists, log, {
+    delayMs: config.limits.activityRefreshMs,
+    sweepMs: ACTIVITY_SWEEP_MS,
+  });
+  const deps: Deps = {
+    config,
+    database,
+    realtime: socket,
+    chatLists,
+    activity,
+    storage,
+    pushWorker,
+    objectDeleter,
+    tokens,
+    log,
+  };
 
   await app.register(cors, { origin: config.corsOrigins, credentials: true });
   // Before every route: the limit hooks onto routes as they are declared.
@@ -147,6 +176,7 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
 
   pushWorker.start();
   objectDeleter.start(Math.max(1000, config.push.workerIntervalMs));
+  activity.start();
 
   // Shutdown (main.ts, SIGTERM): preClose ends the socket connections (open websockets would keep
   // the HTTP server from closing); Fastify then stops accepting and lets in-flight requests
@@ -166,7 +196,9 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
     await socket.close();
     await pushWorker.stop();
     await objectDeleter.stop();
+    await activity.stop();
     ownStorage?.close?.();
+    await chatListBus?.close();
     if (redis) await closeRedis(redis);
     await database.close();
   });
@@ -273,6 +305,12 @@ function mapFrameworkError(code: string | undefined, status: number): { status: 
   }
   return null;
 }
+
+/**
+ * How often each node looks for chats whose participants' order a dead node left to rewrite
+ * (src/messages/activity.ts); until then only the order of those chats in the lists lags.
+ */
+const ACTIVITY_SWEEP_MS = 5000;
 
 const CONTENT_TYPES: Record<string, string> = {
   '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.gif': 'image/gif', '.webp': 'image/webp',

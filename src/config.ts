@@ -31,7 +31,7 @@ export interface Config {
   logLevel: string;
   corsOrigins: string[] | true;
   bodyLimit: number;
-  database: { url: string | null; poolSize: number; pgliteDir: string | null };
+  database: { url: string | null; poolSize: number; prepare: boolean; pgliteDir: string | null };
   redis: { url: string | null };
   jwt: {
     secret: string | null;
@@ -62,9 +62,15 @@ export interface Config {
     uploadMaxBytes: number;
     photoMaxBytes: number;
     unreadCap: number;
+    /** Chats of up to this many participants get their activity order rewritten in the message's transaction. */
+    activityInlineMax: number;
+    /** Larger chats: the most their participants' order lags behind a message (src/messages/activity.ts). */
+    activityRefreshMs: number;
     rateLimitPerMinute: number;
   };
   realtime: { presenceTtlSeconds: number; recoveryWindowMs: number };
+  /** GET /chats answers kept in memory (src/chats/list-cache.ts); users 0 = off. */
+  chatListCache: { users: number; ttlMs: number };
   catalog: { categories: Category[] };
   score: { actions: Record<string, ScoreAction> };
   trending: { windowDays: number; messageWeight: number; reelWeight: number; joinWeight: number };
@@ -272,6 +278,7 @@ export function loadConfig(env: Env = process.env): Config {
     database: {
       url: databaseUrl,
       poolSize: int(env, 'DATABASE_POOL_SIZE', 10, 1, 500),
+      prepare: bool(env, 'DATABASE_PREPARE', true),
       pgliteDir: databaseUrl ? null : path.resolve(str(env, 'PGLITE_DIR') ?? path.join(dataDir, 'db')),
     },
     redis: { url: url(env, 'REDIS_URL', ['redis:', 'rediss:']) },
@@ -294,11 +301,17 @@ export function loadConfig(env: Env = process.env): Config {
       uploadMaxBytes: int(env, 'UPLOAD_MAX_BYTES', 100 * 1024 * 1024, 1024, 5 * 1024 * 1024 * 1024),
       photoMaxBytes: int(env, 'PHOTO_MAX_BYTES', 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
       unreadCap: int(env, 'UNREAD_CAP', 999, 1, 1_000_000),
+      activityInlineMax: int(env, 'ACTIVITY_INLINE_MAX', 64, 0, 1_000_000),
+      activityRefreshMs: int(env, 'ACTIVITY_REFRESH_MS', 500, 0, 60_000),
       rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 0, 0, 1_000_000),
     },
     realtime: {
       presenceTtlSeconds: int(env, 'PRESENCE_TTL_SECONDS', 30, 3, 3600),
       recoveryWindowMs: int(env, 'SOCKET_RECOVERY_WINDOW_MS', 2 * 60 * 1000, 0, 24 * 3600 * 1000),
+    },
+    chatListCache: {
+      users: int(env, 'CHAT_LIST_CACHE_USERS', 10_000, 0, 10_000_000),
+      ttlMs: int(env, 'CHAT_LIST_CACHE_TTL_MS', 60_000, 1, 24 * 3600 * 1000),
     },
     catalog: { categories: json(env, 'CHAT_CATEGORIES', DEFAULT_CATEGORIES, isCategories) },
     score: { actions: json(env, 'SCORE_ACTIONS', DEFAULT_SCORE_ACTIONS, isScoreActions) },

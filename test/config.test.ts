@@ -62,6 +62,9 @@ describe('loadConfig rejects', () => {
     fails({ FCM_CREDENTIALS: '/nonexistent/credentials.json' }, 'FCM_CREDENTIALS');
     fails({ FCM_CREDENTIALS: '{"client_email":"a@b"}' }, 'FCM_CREDENTIALS');
     fails({ PUBLIC_URL: 'example.com' }, 'PUBLIC_URL');
+    fails({ CHAT_LIST_CACHE_USERS: '-1' }, 'CHAT_LIST_CACHE_USERS');
+    fails({ CHAT_LIST_CACHE_TTL_MS: '0' }, 'CHAT_LIST_CACHE_TTL_MS');
+    fails({ CHAT_LIST_CACHE_TTL_MS: '1m' }, 'CHAT_LIST_CACHE_TTL_MS');
   });
 });
 
@@ -73,7 +76,7 @@ describe('loadConfig defaults', () => {
     expect(config.port).toBe(3000);
     expect(config.publicUrl).toBe('http://localhost:3000');
     expect(config.dataDir).toBe(path.resolve('data'));
-    expect(config.database).toEqual({ url: null, poolSize: 10, pgliteDir: path.resolve('data', 'db') });
+    expect(config.database).toEqual({ url: null, poolSize: 10, prepare: true, pgliteDir: path.resolve('data', 'db') });
     expect(config.redis).toEqual({ url: null });
     expect(config.jwt).toMatchObject({ secret: null, jwksUrl: null, expiresIn: '30d' });
     expect(config.storage).toEqual({ kind: 'local', dir: path.resolve('data', 'uploads'), publicUrl: 'http://localhost:3000/uploads' });
@@ -91,6 +94,8 @@ describe('loadConfig defaults', () => {
     expect(config.catalog.categories.slice(1).every((c) => c.tags.length === 0)).toBe(true);
     expect(config.score.actions['join-group-chat']).toEqual({ points: 5, once: 'chat' });
     expect(config.trending).toEqual({ windowDays: 7, messageWeight: 1, reelWeight: 3, joinWeight: 1 });
+    expect(config.chatListCache).toEqual({ users: 10_000, ttlMs: 60_000 });
+    expect(loadConfig({ CHAT_LIST_CACHE_USERS: '0' }).chatListCache.users).toBe(0);
     expect(config.logLevel).toBe('info');
   });
 

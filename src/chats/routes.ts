@@ -1,6 +1,6 @@
 // The chat routes of chats-api.txt (GET /chats, GET/PUT/DELETE /chats/:id, POST /chats,
 // POST /chats/:id/read). Participants, files and explore live in their own folders.
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { MultipartFile, MultipartValue } from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import type { App } from '../app.js';
@@ -12,6 +12,7 @@ import { ChatDocument, ChatForViewer } from './view.js';
 
 const tags = ['chats'];
 const ChatAnswer = Type.Object({ chat: ChatDocument });
+const ChatListAnswer = Type.Object({ chats: Type.Array(ChatForViewer), count: Type.Integer() });
 /** Requests that may carry only the requesting socket (rulings.md 7); the body itself is optional. */
 const SocketBody = Type.Optional(Type.Object({ socket: Type.Optional(SocketId) }, { additionalProperties: false }));
 
@@ -45,10 +46,16 @@ export function registerChatRoutes(app: App, deps: Deps) {
           group: Type.Optional(QueryBoolean),
           meetMeOnly: Type.Optional(QueryBoolean),
         }),
-        response: { 200: Type.Object({ chats: Type.Array(ChatForViewer), count: Type.Integer() }) },
+        response: { 200: ChatListAnswer },
       },
     },
-    async (request) => service.listChats(deps, request.userId, request.query),
+    async (request, reply) => {
+      // The answer is JSON text (src/chats/list-cache.ts) rendered by this route's response schema
+      // on a miss. Fastify sends a string with a JSON content type as it is, without serializing
+      // it again; the cast only satisfies the type provider, which expects the schema's object.
+      const json = await service.listChatsJson(deps, request.userId, request.query, (answer) => reply.serialize(answer) as string);
+      return reply.type('application/json; charset=utf-8').send(json as unknown as Static<typeof ChatListAnswer>);
+    },
   );
 
   app.get(

@@ -35,6 +35,35 @@ export async function listChats(
   return { chats: await withPresence(deps, chats), count };
 }
 
+/**
+ * GET /chats as the JSON text of its answer, `render` being the route's serializer (the response
+ * schema). Served from the chat list cache when it holds this query of this viewer; otherwise
+ * computed, and stored unless the viewer's lists were invalidated meanwhile (src/chats/list-cache.ts).
+ * A hit and a miss answer the same bytes. Searches are never cached.
+ */
+export async function listChatsJson(
+  deps: Deps,
+  viewerId: string,
+  filter: q.ChatListFilter,
+  render: (answer: { chats: ChatForViewer[]; count: number }) => string,
+): Promise<string> {
+  const cache = deps.chatLists;
+  const key = cache.keyOf(filter);
+  if (key === null) return render(await listChats(deps, viewerId, filter));
+  const hit = cache.get(viewerId, key);
+  if (hit !== undefined) return hit;
+  // Before the reads: an invalidation from here on marks this fill stale.
+  const fill = cache.beginFill(viewerId);
+  try {
+    const json = render(await listChats(deps, viewerId, filter));
+    cache.set(fill, key, json);
+    return json;
+  } catch (error) {
+    cache.cancel(fill);
+    throw error;
+  }
+}
+
 export async function getChat(deps: Deps, viewerId: string, chatId: string): Promise<ChatForViewer> {
   const chat = await q.chatForViewer(deps.database.db, chatId, viewerId, deps.config.limits.unreadCap);
   if (!chat) throw new AppError('CHAT_NOT_FOUND', 'No such chat');
@@ -339,5 +368,8 @@ export async function markRead(deps: Deps, viewerId: string, chatId: string, soc
     const me = await requireParticipant(tx, chatId, viewerId);
     const lastReadAt = await q.markRead(tx, me.id);
     effects.emit([viewerId], 'chat-read', { chat: chatId, lastReadAt }, socket);
+    // The reader's lastReadAt shows in every participant's GET /chats (participants[]); only the
+    // reader gets an event, so the others' cached lists are dropped here (src/chats/list-cache.ts).
+    effects.staleChatLists(await q.participantUserIds(tx, chatId));
   });
 }

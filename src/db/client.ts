@@ -41,6 +41,8 @@ export interface Database {
 export interface DatabaseOptions {
   url: string | null;
   poolSize: number;
+  /** PostgreSQL: prepare every statement (false behind a transaction-mode pooler). */
+  prepare?: boolean;
   /** PGlite data folder; null keeps the database in memory. */
   pgliteDir: string | null;
   /** An already open PGlite (tests share one migrated instance per worker). */
@@ -54,7 +56,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       onnotice: () => {},
       connection: { TimeZone: 'UTC', application_name: 'chat-service' },
     });
-    const db = drizzlePostgres(client, { schema }) as unknown as Db;
+    const db = drizzlePostgres(options.prepare === false ? client : preparingStatements(client), { schema }) as unknown as Db;
     return {
       kind: 'postgres',
       db,
@@ -101,6 +103,32 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       if (owned) await client.close();
     },
   };
+}
+
+/**
+ * drizzle sends a statement unnamed (PostgreSQL plans it again on every call) unless the query was
+ * built with .prepare(name); postgres.js names, prepares and caches a statement per connection
+ * when asked to. The service's statements are fixed texts with parameters, so every one of them is
+ * prepared: the GET /chats statement takes ~25% less database time (bench/RESULTS.md P1).
+ * Transactions get the same treatment. Migrations run on the plain client: a migration file may
+ * hold several commands, which a prepared statement cannot.
+ */
+function preparingStatements<T extends postgres.Sql | postgres.TransactionSql>(client: T): T {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      if (property === 'unsafe') {
+        return (query: string, params?: any[], options?: postgres.UnsafeQueryOptions) =>
+          target.unsafe(query, params, { ...options, prepare: true });
+      }
+      if (property === 'begin') {
+        return (...args: any[]) => {
+          const work = args.pop() as (tx: postgres.TransactionSql) => unknown;
+          return (target as postgres.Sql).begin(...(args as [string]), (tx) => work(preparingStatements(tx)));
+        };
+      }
+      return Reflect.get(target, property, receiver);
+    },
+  });
 }
 
 /** Runs raw SQL and returns its rows, whichever driver is underneath. */

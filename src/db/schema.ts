@@ -122,6 +122,14 @@ export const chats = pgTable(
     lastMessageId: id('last_message_id'),
     lastMessageAt: ts('last_message_at'),
     participantsCount: integer('participants_count').notNull().default(0),
+    /**
+     * A message into a chat of more than ACTIVITY_INLINE_MAX participants committed while its
+     * participants' activity_at copies still hold the previous activity: they are rewritten right
+     * after the commit (src/messages/activity.ts), after the message's socket events went out, and
+     * the flag is cleared in the same statement. A flag left set (the process died in between) is
+     * found through chats_activity_pending_idx by the activity sweeper.
+     */
+    activityPending: boolean('activity_pending').notNull().default(false),
     createdAt: created(),
     updatedAt: updated(),
   },
@@ -133,6 +141,7 @@ export const chats = pgTable(
     // GET /chats?meetMeOnly=true reads the (few) meet-me chats through it instead of scanning chats
     // (bench/explain-chats.ts); it also serves the FK's ON DELETE SET NULL from connections.
     index('chats_meet_me_idx').on(t.meetMeId).where(sql`${t.meetMeId} is not null`),
+    index('chats_activity_pending_idx').on(t.id).where(sql`${t.activityPending}`),
   ],
 );
 

@@ -13,12 +13,14 @@ export interface PostingAccess {
   /** One-to-one: either party has blocked the other. */
   blocked: boolean;
   participant: { isAdmin: boolean; status: 'pending' | 'accepted' | 'rejected' | null } | null;
+  /** Every participant's user id (the sender's too): the message's audience. */
+  memberIds: string[];
 }
 
 /**
- * Everything the posting rules need in one round trip, with the chat row locked until the
- * transaction ends: messages of one chat are written one after the other, so their `at` follows
- * commit order and last_message_id always names the newest.
+ * Everything the posting rules need, and the audience, in one round trip, with the chat row
+ * locked until the transaction ends: messages of one chat are written one after the other, so
+ * their `at` follows commit order and last_message_id always names the newest.
  */
 export function postingAccess(tx: Db, chatId: string, userId: string): Promise<PostingAccess | undefined> {
   return one<PostingAccess>(
@@ -29,7 +31,8 @@ export function postingAccess(tx: Db, chatId: string, userId: string): Promise<P
             where (b.blocker_id = c.creator_id and b.blocked_id = c.user_id)
                or (b.blocker_id = c.user_id and b.blocked_id = c.creator_id))) as blocked,
           case when p.id is null then null
-               else json_build_object('isAdmin', p.is_admin, 'status', p.status) end as participant
+               else json_build_object('isAdmin', p.is_admin, 'status', p.status) end as participant,
+          (select coalesce(json_agg(m.user_id), '[]'::json) from participants m where m.chat_id = c.id) as "memberIds"
         from chats c
         left join participants p on p.chat_id = c.id and p.user_id = ${userId}
         where c.id = ${chatId}
@@ -37,18 +40,81 @@ export function postingAccess(tx: Db, chatId: string, userId: string): Promise<P
   );
 }
 
-/** Inserts the message at the database clock (after the chat lock) and returns its `at`. */
+/**
+ * Writes a message in one statement: the row (at the database clock, after the chat lock), the
+ * chat's last message, the sender's read mark, and the participants' activity copies (the chat
+ * list order, src/db/schema.ts) when the chat has at most `inlineMax` participants. A larger chat
+ * gets the sender's copy only and is flagged activity_pending; refreshPendingActivity rewrites
+ * the others after the commit (src/messages/activity.ts).
+ * One UPDATE of participants does both the read mark and the activity: a statement may not
+ * update a row twice. `message` is message_json of the new row; it cannot see files written
+ * after this statement, so a message with files is read again once they are in.
+ */
 export async function insertMessage(
   tx: Db,
   message: { id: string; chatId: string; userId: string; text: string | null },
-): Promise<string> {
-  const row = await one<{ at: string }>(
+  inlineMax: number,
+): Promise<{ at: string; activityPending: boolean; message: Message }> {
+  const row = await one<{ at: string; activityPending: boolean; message: Message }>(
     tx,
-    sql`insert into messages (id, chat_id, user_id, text, at, updated_at)
-        values (${message.id}, ${message.chatId}, ${message.userId}, ${message.text}, clock_timestamp(), clock_timestamp())
-        returning iso(at) as at`,
+    sql`with m as (
+          insert into messages (id, chat_id, user_id, text, at, updated_at)
+          values (${message.id}, ${message.chatId}, ${message.userId}, ${message.text}, clock_timestamp(), clock_timestamp())
+          returning *),
+        c as (
+          update chats set last_message_id = ${message.id}, last_message_at = m.at,
+                 activity_pending = chats.participants_count > ${inlineMax}
+          from m
+          where chats.id = ${message.chatId} and (chats.last_message_at is null or chats.last_message_at <= m.at)
+          returning chats.activity_pending as pending, coalesce(chats.last_message_at, chats.updated_at) as activity),
+        p as (
+          update participants p set
+            last_read_at = case when p.user_id = ${message.userId} then greatest(p.last_read_at, m.at) else p.last_read_at end,
+            activity_at = case when c.pending is false or p.user_id = ${message.userId} then coalesce(c.activity, p.activity_at)
+                               else p.activity_at end
+          from m left join c on true
+          where p.chat_id = ${message.chatId}
+            and (p.user_id = ${message.userId} or (c.pending is false and p.activity_at is distinct from c.activity)))
+        select iso(m.at) as at, coalesce((select pending from c), false) as "activityPending",
+               message_json(m::messages) as message
+        from m`,
   );
-  return row!.at;
+  return row!;
+}
+
+/**
+ * After the commit of messages into a large chat: participants.activity_at = the chat's activity
+ * for every participant, then activity_pending cleared unless a newer message came meanwhile (its
+ * own rewrite is then due). The chat row is not locked while the rows are rewritten: messages keep
+ * going into the chat. Returns the participants whose copy moved (none when nothing was pending).
+ */
+export async function refreshPendingActivity(db: Db, chatId: string): Promise<string[]> {
+  const result = await rows<{ userId: string | null; activity: string | null }>(
+    db,
+    sql`with c as (
+          select id, coalesce(last_message_at, updated_at) as activity from chats
+          where id = ${chatId} and activity_pending),
+        moved as (
+          update participants p set activity_at = c.activity from c
+          where p.chat_id = c.id and p.activity_at is distinct from c.activity
+          returning p.user_id)
+        select moved.user_id as "userId", c.activity::text as activity
+        from c left join moved on true`,
+  );
+  const activity = result[0]?.activity;
+  if (!activity) return [];
+  await db.execute(sql`update chats set activity_pending = false
+    where id = ${chatId} and activity_pending and coalesce(last_message_at, updated_at) = ${activity}::timestamptz`);
+  return result.flatMap((r) => (r.userId ? [r.userId] : []));
+}
+
+/** Chats whose activity copies are still to be rewritten (a node died between commit and refresh). */
+export async function pendingActivityChats(db: Db, limit: number): Promise<string[]> {
+  const result = await rows<{ id: string }>(
+    db,
+    sql`select id from chats where activity_pending order by id limit ${limit}`,
+  );
+  return result.map((r) => r.id);
 }
 
 export interface NewMessageFile {
@@ -83,18 +149,6 @@ export async function insertMessageFiles(
       storageKeys: file.storageKeys,
     })),
   );
-}
-
-/** The chat's newest live message is now this one (never moves last_message back in time). */
-export async function setLastMessage(tx: Db, chatId: string, messageId: string, at: string): Promise<void> {
-  await tx.execute(sql`update chats set last_message_id = ${messageId}, last_message_at = ${at}::timestamptz
-    where id = ${chatId} and (last_message_at is null or last_message_at <= ${at}::timestamptz)`);
-}
-
-/** The sender has read up to their own message. */
-export async function markReadUpTo(tx: Db, chatId: string, userId: string, at: string): Promise<void> {
-  await tx.execute(sql`update participants set last_read_at = greatest(last_read_at, ${at}::timestamptz)
-    where chat_id = ${chatId} and user_id = ${userId}`);
 }
 
 /**

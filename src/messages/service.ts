@@ -43,7 +43,7 @@ export async function postMessage(
   // With files, a blank caption is stored as no text.
   const text = isBlank(input.text) ? null : input.text!;
 
-  return transaction(deps, async (tx, effects) => {
+  const { message, activityPending } = await transaction(deps, async (tx, effects) => {
     const access = await q.postingAccess(tx, chatId, viewerId);
     if (!access) throw new AppError('CHAT_NOT_FOUND', 'No such chat');
     const participant = access.participant;
@@ -57,11 +57,17 @@ export async function postMessage(
       throw new AppError('POSTING_NOT_ALLOWED', `Your participation is ${participant.status}: you cannot post yet`);
     }
 
+    // Who is online decides who gets a push; asked of the presence while the message is written.
+    const participantIds = access.memberIds;
+    const others = participantIds.filter((userId) => userId !== viewerId);
+    const online = others.length > 0 ? deps.realtime.onlineUsers(others) : Promise.resolve(new Set<string>());
+    online.catch(() => {}); // awaited below; a statement failing first must not leave it unhandled
+
     const id = newId();
-    const at = await q.insertMessage(tx, { id, chatId, userId: viewerId, text });
+    const written = await q.insertMessage(tx, { id, chatId, userId: viewerId, text }, deps.config.limits.activityInlineMax);
     await q.insertMessageFiles(
       tx,
-      { id, chatId, userId: viewerId, at },
+      { id, chatId, userId: viewerId, at: written.at },
       files.map((file) => ({
         id: newId(),
         url: file.url,
@@ -72,17 +78,13 @@ export async function postMessage(
         storageKeys: [ownKey(deps, chatId, file.url), ownKey(deps, chatId, file.cover)].filter((k): k is string => !!k),
       })),
     );
-    await q.setLastMessage(tx, chatId, id, at);
-    await q.markReadUpTo(tx, chatId, viewerId, at);
-    const participantIds = await q.refreshActivity(tx, chatId);
-    const message = await q.messageJson(tx, id);
+    const message = files.length > 0 ? await q.messageJson(tx, id) : written.message;
 
     effects.emit(participantIds, 'message-created', { message }, input.socket);
     // Online users get the socket event; a push goes only to those with no socket anywhere
     // right now, so nobody gets both a live message and a notification for it.
-    const others = participantIds.filter((userId) => userId !== viewerId);
-    const online = others.length > 0 ? await deps.realtime.onlineUsers(others) : new Set<string>();
-    const offline = others.filter((userId) => !online.has(userId));
+    const onlineNow = await online;
+    const offline = others.filter((userId) => !onlineNow.has(userId));
     if (offline.length > 0) {
       const what = text ?? 'sent a file';
       effects.push(offline, {
@@ -93,8 +95,12 @@ export async function postMessage(
         body: truncate(access.isGroup ? `${message.user.name}: ${what}` : what, PUSH_BODY_MAX),
       });
     }
-    return message;
+    return { message, activityPending: written.activityPending };
   });
+  // A large chat: the sender's list is in order already; the others' follow within
+  // ACTIVITY_REFRESH_MS (src/messages/activity.ts).
+  if (activityPending) deps.activity.schedule(chatId);
+  return message;
 }
 
 function truncate(text: string, max: number): string {

@@ -1,9 +1,11 @@
 // Redis for scale-out (REDIS_URL): one command connection per node, shared by presence, rate-limit
 // counters and the Socket.IO streams adapter (which opens its own reader and subscriber copies).
+import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Redis } from 'ioredis';
 import type { ServerOptions } from 'socket.io';
+import type { ChatListCache } from '../chats/list-cache.js';
 
 export type { Redis };
 
@@ -83,6 +85,84 @@ export function createSocketAdapter(redis: Redis): NonNullable<ServerOptions['ad
     // Payloads are JSON (ids, ISO dates): skip the binary scan of every packet.
     onlyPlaintext: true,
   }) as NonNullable<ServerOptions['adapter']>;
+}
+
+/**
+ * Invalidations of cached chat lists between nodes (src/chats/list-cache.ts). Redis pub/sub
+ * channels ignore the database number of REDIS_URL: the prefix is what keeps deployments apart.
+ */
+export const CHAT_LISTS_CHANNEL = `${KEY_PREFIX}chat-lists:stale`;
+
+interface StaleListsMessage {
+  /** The publishing node: it has dropped the lists already and ignores its own messages. */
+  node: string;
+  users: string[];
+}
+
+export interface ChatListBus {
+  close(): Promise<void>;
+}
+
+/**
+ * Every invalidate() of `cache` is published on CHAT_LISTS_CHANNEL, on the command connection that
+ * also carries the socket adapter's XADDs: the invalidation reaches Redis before the event that
+ * caused it, so a client reacting to the event on another node does not get the old list from
+ * that node's cache. A dedicated subscriber connection applies the other nodes' invalidations
+ * here. While it is down, invalidations are missed: the cache stops serving, and starts again
+ * empty once the subscription is back.
+ */
+export async function connectChatListBus(redis: Redis, cache: ChatListCache, log: FastifyBaseLogger): Promise<ChatListBus> {
+  const node = randomUUID();
+  const subscriber = redis.duplicate({ lazyConnect: true, autoResubscribe: false });
+  cache.suspend();
+  let lastError = '';
+  subscriber.on('error', (error: Error) => {
+    if (error.message !== lastError) log.warn({ err: error }, 'redis chat-list subscriber error');
+    lastError = error.message;
+  });
+  subscriber.on('message', (channel: string, text: string) => {
+    if (channel !== CHAT_LISTS_CHANNEL) return;
+    let message: StaleListsMessage;
+    try {
+      message = JSON.parse(text) as StaleListsMessage;
+    } catch {
+      return;
+    }
+    if (message.node !== node && Array.isArray(message.users)) cache.drop(message.users);
+  });
+  const subscribe = async () => {
+    await subscriber.subscribe(CHAT_LISTS_CHANNEL);
+    lastError = '';
+    cache.resume();
+  };
+
+  try {
+    await subscriber.connect();
+    await subscribe();
+  } catch (error) {
+    subscriber.disconnect();
+    throw new Error(`REDIS_URL: cannot subscribe to chat list invalidations: ${(error as Error).message}`);
+  }
+  subscriber.on('close', () => cache.suspend());
+  // After a reconnect (autoResubscribe is off so that this is the one place that subscribes).
+  subscriber.on('ready', () => {
+    subscribe().catch((error: Error) => log.warn({ err: error }, 'redis chat-list subscribe failed; retried on reconnect'));
+  });
+
+  cache.onInvalidate((users) => {
+    const message: StaleListsMessage = { node, users };
+    redis.publish(CHAT_LISTS_CHANNEL, JSON.stringify(message)).catch((error: Error) => {
+      // The other nodes keep these lists until CHAT_LIST_CACHE_TTL_MS at most.
+      log.warn({ err: error, users: users.length }, 'chat list invalidation not published');
+    });
+  });
+
+  return {
+    async close() {
+      subscriber.removeAllListeners('ready');
+      await closeRedis(subscriber);
+    },
+  };
 }
 
 function redactUrl(url: string): string {

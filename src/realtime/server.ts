@@ -4,6 +4,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { TokenService } from '../auth/tokens.js';
+import type { ChatListInvalidation } from '../chats/list-cache.js';
 import { isId } from '../shared/ids.js';
 import type { NotifyOptions, Presence, Realtime } from './port.js';
 
@@ -19,6 +20,11 @@ export interface SocketServerOptions {
   adapter?: ServerOptions['adapter'];
   /** Users who share a chat with this user: they hear of its presence changes. */
   contactsOf(userId: string): Promise<string[]>;
+  /**
+   * The cached GET /chats answers (src/chats/list-cache.ts): every event to a user and every
+   * presence change a user is told of may change what their list shows.
+   */
+  chatLists: ChatListInvalidation;
   /** The chat's other participants when userId is one of them, else null. */
   chatPeers(chatId: string, userId: string): Promise<string[] | null>;
 }
@@ -68,9 +74,14 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
   };
 
   const announce = async (userId: string, isOnline: boolean) => {
+    // The user's own list shows their isOnline too; the presence store has changed already, so
+    // a list filled from now on reads the new state.
+    options.chatLists.invalidate([userId]);
     try {
       const contacts = await options.contactsOf(userId);
       if (contacts.length > 0) {
+        // Their lists show this user's isOnline: dropped before they hear of the change.
+        options.chatLists.invalidate(contacts);
         io.to(contacts.map(userRoom)).emit('presence', { user: userId, isOnline });
       }
     } catch (error) {
@@ -125,6 +136,9 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
     io,
     notify(userIds: string[], event: string, payload: unknown, notifyOptions?: NotifyOptions) {
       if (userIds.length === 0) return;
+      // Every change a client can see in its chat list comes with an event to it: its cached list
+      // is dropped (on every node) before the event leaves, whatever exceptSocket says.
+      options.chatLists.invalidate(userIds);
       let target = io.to(userIds.map(userRoom));
       if (notifyOptions?.exceptSocket) target = target.except(notifyOptions.exceptSocket);
       target.emit(event, payload);

@@ -23,6 +23,7 @@ export class Effects {
   private readonly events: SocketEvent[] = [];
   private readonly pushes: { userIds: string[]; message: PushMessage }[] = [];
   private readonly objectKeys: string[] = [];
+  private readonly staleLists = new Set<string>();
   private deleteIds: number[] = [];
 
   /** A socket event to every socket of these users, but `exceptSocket` (rulings.md 7). */
@@ -39,6 +40,15 @@ export class Effects {
   /** Deletes a storage object after commit; a failed delete is retried by the worker. */
   deleteObject(key: string | null | undefined): void {
     if (key) this.objectKeys.push(key);
+  }
+
+  /**
+   * After commit, drops these users' cached GET /chats answers on every node. Only for changes
+   * of their lists that send them no socket event: every emit() invalidates its users already
+   * (src/realtime/server.ts).
+   */
+  staleChatLists(userIds: Iterable<string>): void {
+    for (const id of userIds) this.staleLists.add(id);
   }
 
   /** Writes the outbox rows; runs as the transaction's last statements. */
@@ -63,7 +73,10 @@ export class Effects {
   }
 
   /** After commit: sockets now, and the workers woken for the rows persist() wrote. */
-  fire(deps: Pick<Deps, 'realtime' | 'pushWorker' | 'objectDeleter'>): void {
+  fire(deps: Pick<Deps, 'realtime' | 'chatLists' | 'pushWorker' | 'objectDeleter'>): void {
+    // Before the events: a client that reacts to one by asking GET /chats must not get a stale
+    // answer (src/chats/list-cache.ts).
+    if (this.staleLists.size > 0) deps.chatLists.invalidate(this.staleLists);
     for (const e of this.events) {
       deps.realtime.notify(e.userIds, e.event, e.payload, { exceptSocket: e.exceptSocket });
     }
@@ -76,7 +89,7 @@ export class Effects {
  * Runs `work` in one transaction; its effects fire after commit and never after a rollback.
  */
 export async function transaction<T>(
-  deps: Pick<Deps, 'database' | 'realtime' | 'pushWorker' | 'objectDeleter'>,
+  deps: Pick<Deps, 'database' | 'realtime' | 'chatLists' | 'pushWorker' | 'objectDeleter'>,
   work: (tx: Db, effects: Effects) => Promise<T>,
 ): Promise<T> {
   const effects = new Effects();

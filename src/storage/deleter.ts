@@ -54,7 +54,7 @@ export function createObjectDeleter(database: Database, storage: Storage, log: F
 
   return {
     deleteNow(ids) {
-      track(process(sql`id in ${sql.raw(`(${ids.map(Number).join(',')})`)}`)).catch((error) =>
+      track(process(sql`id = any(${`{${ids.map(Number).join(',')}}`}::int[])`)).catch((error) =>
         log.warn({ err: error }, 'object delete pass failed'),
       );
     },

@@ -1,0 +1,2 @@
+ALTER TABLE "chats" ADD COLUMN "activity_pending" boolean DEFAULT false NOT NULL;--> statement-breakpoint
+CREATE INDEX "chats_activity_pending_idx" ON "chats" USING btree ("id") WHERE "chats"."activity_pending";

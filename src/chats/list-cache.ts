@@ -1,0 +1,212 @@
+// The chat list cache (bench/RESULTS.md P1): the final JSON text of GET /chats answers, kept in
+// this process per user and per query, so a repeated GET /chats costs no database or Redis round
+// trip. Correctness rests on invalidation, not on expiry:
+// - every socket event to a user drops that user's entries (src/realtime/server.ts notify): every
+//   change a client can see in its list comes with an event to it;
+// - presence announcements drop the lists of the user's contacts (the answer shows isOnline);
+// - writes that change lists silently say so through effects.staleChatLists (src/shared/effects.ts);
+// - with Redis, every invalidation is also published to the other nodes (src/realtime/redis.ts).
+// The TTL only bounds the damage of an invalidation lost between nodes.
+
+/** What every part of the service uses: drop these users' cached chat lists, on every node. */
+export interface ChatListInvalidation {
+  invalidate(userIds: Iterable<string>): void;
+}
+
+/** The GET /chats query the cache is keyed on (search is never cached). */
+export interface ChatListQuery {
+  limit: number;
+  page: number;
+  search?: string;
+  group?: boolean;
+  meetMeOnly?: boolean;
+}
+
+/** A fill in progress: stored by set() only if no invalidation of its user happened since begin. */
+export interface FillToken {
+  readonly userId: string;
+  /** The user's record when the fill began, and its generation then. */
+  readonly record: UserRecord;
+  readonly generation: number;
+}
+
+interface Entry {
+  json: string;
+  expiresAt: number;
+}
+
+/** What is kept per user: nothing once no fill runs and no entry is cached. */
+export interface UserRecord {
+  /** Bumped by every invalidation: fills that began under an older one are stale. */
+  generation: number;
+  /** Fills begun and not yet ended; the record outlives its entries while any is running. */
+  inFlight: number;
+  /** Query key → answer, least recently used first. */
+  entries: Map<string, Entry>;
+}
+
+/** A user's list is asked for with very few distinct queries (first pages, the group filter). */
+export const KEYS_PER_USER = 4;
+
+export interface ChatListCacheOptions {
+  /** Users kept (least recently used dropped first); 0 turns the cache off. */
+  maxUsers: number;
+  /** Safety bound on an entry's age. */
+  ttlMs: number;
+  now?: () => number;
+}
+
+export class ChatListCache implements ChatListInvalidation {
+  private users = new Map<string, UserRecord>();
+  private readonly maxUsers: number;
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+  /** False while invalidations from other nodes may be missed (Redis subscriber down). */
+  private serving = true;
+  /** The other nodes, when there are any (set by the Redis wiring in src/app.ts). */
+  private broadcast: ((userIds: string[]) => void) | null = null;
+
+  constructor(options: ChatListCacheOptions) {
+    this.maxUsers = options.maxUsers;
+    this.ttlMs = options.ttlMs;
+    this.now = options.now ?? Date.now;
+  }
+
+  get enabled(): boolean {
+    return this.maxUsers > 0 && this.serving;
+  }
+
+  /** Users with a record (cached entries or a fill running): what memory is spent on. */
+  get size(): number {
+    return this.users.size;
+  }
+
+  /**
+   * The cache key of a query, or null when it is not cached: a non-blank search (too many
+   * distinct values to be worth keeping). A blank search is no search (src/chats/service.ts).
+   * meetMeOnly false and absent select the same chats.
+   */
+  keyOf(query: ChatListQuery): string | null {
+    if (query.search !== undefined && query.search.trim() !== '') return null;
+    const group = query.group === undefined ? '' : query.group ? 'g' : 'o';
+    return `${query.limit}:${query.page}:${group}:${query.meetMeOnly ? 'm' : ''}`;
+  }
+
+  /** The cached answer, or undefined. A hit makes the user and the key the most recently used. */
+  get(userId: string, key: string): string | undefined {
+    if (!this.enabled) return undefined;
+    const record = this.users.get(userId);
+    const entry = record?.entries.get(key);
+    if (!record || !entry) return undefined;
+    if (entry.expiresAt <= this.now()) {
+      record.entries.delete(key);
+      this.forgetIfIdle(userId, record);
+      return undefined;
+    }
+    this.users.delete(userId);
+    this.users.set(userId, record);
+    record.entries.delete(key);
+    record.entries.set(key, entry);
+    return entry.json;
+  }
+
+  /**
+   * Call BEFORE reading what the answer is built from (database, presence). Null when the cache
+   * is off; every token must be ended by set() or cancel().
+   */
+  beginFill(userId: string): FillToken | null {
+    if (!this.enabled) return null;
+    let record = this.users.get(userId);
+    if (record) {
+      this.users.delete(userId);
+    } else {
+      record = { generation: 0, inFlight: 0, entries: new Map() };
+    }
+    this.users.set(userId, record);
+    record.inFlight++;
+    this.evictOverflow();
+    return { userId, record, generation: record.generation };
+  }
+
+  /**
+   * Ends the fill and stores its answer, unless the user was invalidated since beginFill (the
+   * answer may predate the change), or the record was evicted or cleared meanwhile. Returns
+   * whether it was stored.
+   */
+  set(token: FillToken | null, key: string, json: string): boolean {
+    if (!token) return false;
+    const { userId, record } = token;
+    record.inFlight--;
+    const current = this.users.get(userId) === record;
+    if (!current || record.generation !== token.generation || !this.enabled) {
+      if (current) this.forgetIfIdle(userId, record);
+      return false;
+    }
+    record.entries.delete(key);
+    record.entries.set(key, { json, expiresAt: this.now() + this.ttlMs });
+    if (record.entries.size > KEYS_PER_USER) record.entries.delete(record.entries.keys().next().value!);
+    return true;
+  }
+
+  /** Ends a fill that produced no answer (the request failed). */
+  cancel(token: FillToken | null): void {
+    if (!token) return;
+    token.record.inFlight--;
+    if (this.users.get(token.userId) === token.record) this.forgetIfIdle(token.userId, token.record);
+  }
+
+  /** Drops these users' lists on this node at once, then tells the other nodes. */
+  invalidate(userIds: Iterable<string>): void {
+    const ids = [...new Set(userIds)];
+    if (ids.length === 0) return;
+    this.drop(ids);
+    this.broadcast?.(ids);
+  }
+
+  /** This node only: what an invalidation from another node does here. */
+  drop(userIds: Iterable<string>): void {
+    for (const userId of userIds) {
+      const record = this.users.get(userId);
+      if (!record) continue;
+      record.generation++;
+      record.entries.clear();
+      this.forgetIfIdle(userId, record);
+    }
+  }
+
+  /** Drops everything; fills running now will not store (their records are gone). */
+  clear(): void {
+    this.users = new Map();
+  }
+
+  /** Tells the other nodes of every invalidate(); set once, by the Redis wiring. */
+  onInvalidate(broadcast: (userIds: string[]) => void): void {
+    this.broadcast = broadcast;
+  }
+
+  /**
+   * Stops serving and storing, and drops everything: invalidations from other nodes may be
+   * missed from now on (their channel is down).
+   */
+  suspend(): void {
+    this.serving = false;
+    this.clear();
+  }
+
+  /** Serves again, from empty: whatever was missed while suspended cannot be in the cache. */
+  resume(): void {
+    this.clear();
+    this.serving = true;
+  }
+
+  private forgetIfIdle(userId: string, record: UserRecord): void {
+    if (record.inFlight === 0 && record.entries.size === 0) this.users.delete(userId);
+  }
+
+  private evictOverflow(): void {
+    while (this.users.size > this.maxUsers) {
+      // Map order is recency order: the first key is the least recently used user.
+      this.users.delete(this.users.keys().next().value!);
+    }
+  }
+}

@@ -1,0 +1,98 @@
+// The chat-list order of large chats (src/db/schema.ts chats.activity_pending). A message into a
+// chat of more than ACTIVITY_INLINE_MAX participants moves only its sender's copy in its
+// transaction; the other participants' copies are rewritten after the commit, at most once per
+// chat every ACTIVITY_REFRESH_MS on a node, however many messages arrive meanwhile. Rewriting
+// 1,000 rows costs PostgreSQL ~45 ms: once per message it would hold back the message's delivery,
+// and a group with ten messages a second would need more than a core for it alone. The
+// participants got each message's socket event at once; only the list order of the others lags,
+// by at most ACTIVITY_REFRESH_MS. A sweep finishes what a node that died meanwhile left.
+import type { FastifyBaseLogger } from 'fastify';
+import type { Database } from '../db/client.js';
+import type { Deps } from '../shared/deps.js';
+import { pendingActivityChats, refreshPendingActivity } from './queries.js';
+
+export interface ActivityRefresher {
+  /** The chat's participants' order is to be rewritten (a message into it committed). */
+  schedule(chatId: string): void;
+  /** Rewrites every chat still flagged in the database; returns how many it rewrote. */
+  sweep(): Promise<number>;
+  start(): void;
+  /** Rewrites what is scheduled now, then stops. */
+  stop(): Promise<void>;
+}
+
+export interface ActivityRefresherOptions {
+  /** The most a chat's rewrite waits after the first message that needs it. */
+  delayMs: number;
+  /** How often the database is searched for flags a dead node left. */
+  sweepMs: number;
+}
+
+const SWEEP_BATCH = 100;
+
+export function createActivityRefresher(
+  database: Database,
+  chatLists: Deps['chatLists'],
+  log: FastifyBaseLogger,
+  options: ActivityRefresherOptions,
+): ActivityRefresher {
+  const scheduled = new Map<string, NodeJS.Timeout>();
+  const running = new Set<Promise<void>>();
+  let sweeper: NodeJS.Timeout | null = null;
+  let sweeping: Promise<number> | null = null;
+
+  /** Never throws: a failure leaves the flag set for the sweep. */
+  async function refresh(chatId: string): Promise<void> {
+    try {
+      const moved = await refreshPendingActivity(database.db, chatId);
+      // Their cached lists were dropped by the message's event but may have been filled again,
+      // in the old order, before this statement.
+      chatLists.invalidate(moved);
+    } catch (error) {
+      log.warn({ err: error, chatId }, 'chat activity refresh failed; the sweep retries it');
+    }
+  }
+
+  function runNow(chatId: string): Promise<void> {
+    const timer = scheduled.get(chatId);
+    if (timer) clearTimeout(timer);
+    scheduled.delete(chatId);
+    const work = refresh(chatId);
+    running.add(work);
+    void work.finally(() => running.delete(work));
+    return work;
+  }
+
+  // A batch per pass: a rewrite that keeps failing is retried next pass, never in a tight loop.
+  async function pass(): Promise<number> {
+    const chatIds = await pendingActivityChats(database.db, SWEEP_BATCH);
+    for (const chatId of chatIds) if (!scheduled.has(chatId)) await runNow(chatId);
+    return chatIds.length;
+  }
+
+  const sweep = () => (sweeping ??= pass().finally(() => (sweeping = null)));
+
+  return {
+    schedule(chatId) {
+      if (scheduled.has(chatId)) return; // the rewrite already due reads the newest activity
+      const timer = setTimeout(() => void runNow(chatId), options.delayMs);
+      timer.unref();
+      scheduled.set(chatId, timer);
+    },
+    sweep,
+    start() {
+      if (sweeper) return;
+      sweeper = setInterval(() => {
+        sweep().catch((error) => log.warn({ err: error }, 'chat activity sweep failed'));
+      }, options.sweepMs);
+      sweeper.unref();
+    },
+    async stop() {
+      if (sweeper) clearInterval(sweeper);
+      sweeper = null;
+      await sweeping?.catch(() => {});
+      await Promise.all([...scheduled.keys()].map(runNow));
+      await Promise.allSettled([...running]);
+    },
+  };
+}

@@ -1,0 +1,125 @@
+// The chat-list order after a message (src/db/schema.ts chats.activity_pending): chats of up to
+// ACTIVITY_INLINE_MAX participants are reordered in the message's transaction; in larger ones the
+// sender's list at once and the others' within ACTIVITY_REFRESH_MS, one rewrite per window however
+// many messages; a sweep finishes what a dead node left.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rows, sql } from '../src/db/client.js';
+import { startApp, type TestApp, type TestUser } from './helpers/app.js';
+import { nextEvent } from './helpers/app.js';
+import { api, groupChat, send } from './helpers/messages-fixtures.js';
+import { waitFor } from './chats-fixtures.js';
+
+const REFRESH_MS = 300;
+let t: TestApp;
+beforeAll(async () => {
+  // Groups of more than 3 participants take the after-commit path.
+  t = await startApp({ ACTIVITY_INLINE_MAX: '3', ACTIVITY_REFRESH_MS: String(REFRESH_MS) });
+});
+afterAll(() => t.close());
+
+interface Activity {
+  pending: boolean;
+  lastMessageAt: string;
+  activities: string[];
+}
+
+async function activity(chatId: string): Promise<Activity> {
+  const [row] = await rows<Activity>(
+    t.deps.database.db,
+    sql`select c.activity_pending as pending, iso(c.last_message_at) as "lastMessageAt",
+          (select json_agg(iso(p.activity_at)) from participants p where p.chat_id = c.id) as activities
+        from chats c where c.id = ${chatId}`,
+  );
+  return row;
+}
+
+async function firstChat(user: TestUser): Promise<string> {
+  const res = await api(t, user, 'GET', '/chats?limit=1');
+  expect(res.statusCode).toBe(200);
+  return res.json().chats[0]._id;
+}
+
+async function users(n: number): Promise<TestUser[]> {
+  return Promise.all(Array.from({ length: n }, () => t.user()));
+}
+
+describe('chat list order after a message', () => {
+  it('small chat: every participant is reordered in the transaction, nothing left pending', async () => {
+    const [a, b, c] = await users(3);
+    const chat = await groupChat(t, a, [b]);
+    const other = await groupChat(t, a, [c]);
+    const message = await send(t, b, chat.id, { text: 'hi' });
+
+    const state = await activity(chat.id);
+    expect(state.pending).toBe(false);
+    expect(state.lastMessageAt).toBe(message.at);
+    expect(state.activities).toEqual([message.at, message.at]);
+    // The other chat was created later, but the message moves this one to the top for both.
+    expect(other.id).not.toBe(chat.id);
+    expect(await firstChat(a)).toBe(chat.id);
+    expect(await firstChat(b)).toBe(chat.id);
+  });
+
+  it('large chat: the event at once, the sender first at once, the others within the window', async () => {
+    const [a, b, c, d, e] = await users(5);
+    const chat = await groupChat(t, a, [b, c, d]);
+    await groupChat(t, a, [e]); // newer: on top of a's list until the rewrite
+    await groupChat(t, b, [e]); // newer: on top of b's list until the message
+    const socket = await t.socket(c);
+    const got = nextEvent(socket, 'message-created');
+    const sentAt = Date.now();
+    const message = await send(t, b, chat.id, { text: 'to many' });
+    expect((await got).message._id).toBe(message._id);
+
+    // In the message's statement: the sender's order and read mark; the chat flagged.
+    const [sender] = await rows<{ lastReadAt: string; activityAt: string }>(
+      t.deps.database.db,
+      sql`select iso(last_read_at) as "lastReadAt", iso(activity_at) as "activityAt"
+          from participants where chat_id = ${chat.id} and user_id = ${b.id}`,
+    );
+    expect(sender.activityAt).toBe(message.at);
+    expect(sender.lastReadAt >= message.at).toBe(true);
+    expect(await firstChat(b)).toBe(chat.id);
+
+    // The others follow within the window (plus a statement), and the flag is cleared.
+    await waitFor(async () => (await activity(chat.id)).pending === false, REFRESH_MS + 3000);
+    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(REFRESH_MS - 50);
+    expect((await activity(chat.id)).activities).toEqual(Array(4).fill(message.at));
+    expect(await firstChat(a)).toBe(chat.id);
+  });
+
+  it('messages racing into a large chat leave every copy at the newest message', async () => {
+    const members = await users(6);
+    const chat = await groupChat(t, members[0], members.slice(1));
+    const sent = await Promise.all(members.map((m, i) => send(t, m, chat.id, { text: `race ${i}` })));
+    const newest = sent.map((m) => m.at).sort().at(-1)!;
+    await waitFor(async () => (await activity(chat.id)).pending === false, REFRESH_MS + 3000);
+    const state = await activity(chat.id);
+    expect(state.lastMessageAt).toBe(newest);
+    expect(state.activities).toEqual(Array(6).fill(newest));
+  });
+
+  it('the sweep finishes a chat whose node died between the commit and the refresh', async () => {
+    const [a, b, c, d, e] = await users(5);
+    const chat = await groupChat(t, a, [b, c, d]);
+    const older = await groupChat(t, a, [e]);
+    const message = await send(t, b, chat.id, { text: 'before the crash' });
+    await waitFor(async () => (await activity(chat.id)).pending === false, REFRESH_MS + 3000);
+    expect(await firstChat(a)).toBe(chat.id);
+    // What a node dying right after the commit of a message leaves: the flag set and the copies
+    // of the participants still older than the chat's activity (the direct writes bypass the
+    // chat-list cache, hence the invalidation).
+    await t.deps.database.db.execute(sql`update chats set activity_pending = true where id = ${chat.id}`);
+    await t.deps.database.db.execute(
+      sql`update participants set activity_at = activity_at - interval '1 hour' where chat_id = ${chat.id}`,
+    );
+    t.deps.chatLists.invalidate([a.id]);
+    expect(await firstChat(a)).toBe(older.id);
+
+    expect(await t.deps.activity.sweep()).toBeGreaterThanOrEqual(1);
+    const state = await activity(chat.id);
+    expect(state.pending).toBe(false);
+    expect(state.activities).toEqual(Array(4).fill(message.at));
+    expect(await firstChat(a)).toBe(chat.id);
+  });
+});

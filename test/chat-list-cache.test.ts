@@ -1,0 +1,574 @@
+// The chat list cache (src/chats/list-cache.ts; bench/RESULTS.md P1): the class and its race, GET
+// /chats served from memory with the same bytes as computed, every kind of change showing in the
+// next GET /chats, invalidations between nodes through Redis (in process, and two real nodes), and
+// the cache turned off.
+import { Redis } from 'ioredis';
+import postgres from 'postgres';
+import type { Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ChatListCache, KEYS_PER_USER } from '../src/chats/list-cache.js';
+import { sql } from '../src/db/client.js';
+import { CHAT_LISTS_CHANNEL } from '../src/realtime/redis.js';
+import { transaction } from '../src/shared/effects.js';
+import { profileChanged } from '../src/users/service.js';
+import { createChat, follow, group, multipart, oneToOne, postMessage, waitFor } from './chats-fixtures.js';
+import { startApp, type TestApp, type TestUser } from './helpers/app.js';
+import { startNode, type NodeProcess } from './helpers/node-process.js';
+import { startRedis, type RunningServer } from './helpers/servers.js';
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+describe('ChatListCache', () => {
+  const A = 'a'.repeat(24);
+  const B = 'b'.repeat(24);
+  const C = 'c'.repeat(24);
+  const cache = (options: Partial<{ maxUsers: number; ttlMs: number; now: () => number }> = {}) =>
+    new ChatListCache({ maxUsers: 100, ttlMs: 60_000, ...options });
+
+  it('keys a query by limit, page, group and meetMeOnly; a search is never cached', () => {
+    const c = cache();
+    expect(c.keyOf({ limit: 10, page: 1 })).toBe(c.keyOf({ limit: 10, page: 1, meetMeOnly: false, search: '  ' }));
+    const keys = [
+      c.keyOf({ limit: 10, page: 1 }),
+      c.keyOf({ limit: 20, page: 1 }),
+      c.keyOf({ limit: 10, page: 2 }),
+      c.keyOf({ limit: 10, page: 1, group: true }),
+      c.keyOf({ limit: 10, page: 1, group: false }),
+      c.keyOf({ limit: 10, page: 1, group: false, meetMeOnly: true }),
+    ];
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(c.keyOf({ limit: 10, page: 1, search: 'max' })).toBeNull();
+  });
+
+  it('stores a fill and serves it; another user or key is a miss', () => {
+    const c = cache();
+    const fill = c.beginFill(A);
+    expect(c.set(fill, 'k', '{"chats":[],"count":0}')).toBe(true);
+    expect(c.get(A, 'k')).toBe('{"chats":[],"count":0}');
+    expect(c.get(A, 'other')).toBeUndefined();
+    expect(c.get(B, 'k')).toBeUndefined();
+  });
+
+  it('race: a fill begun before an invalidation of its user stores nothing; one begun after it does', () => {
+    const c = cache();
+    const early = c.beginFill(A);
+    const otherUser = c.beginFill(B);
+    c.invalidate([A]);
+    const late = c.beginFill(A);
+    // The late fill read after the change; the early one may have read before it.
+    expect(c.set(late, 'k', 'new')).toBe(true);
+    expect(c.set(early, 'k', 'old')).toBe(false);
+    expect(c.get(A, 'k')).toBe('new');
+    // Invalidating A does not touch B's fill.
+    expect(c.set(otherUser, 'k', 'b')).toBe(true);
+    expect(c.get(B, 'k')).toBe('b');
+  });
+
+  it('race: two fills running across an invalidation both store nothing; an entry cached before it is dropped', () => {
+    const c = cache();
+    c.set(c.beginFill(A), 'k1', 'cached');
+    const first = c.beginFill(A);
+    const second = c.beginFill(A);
+    c.invalidate([A]);
+    expect(c.get(A, 'k1')).toBeUndefined();
+    expect(c.set(second, 'k2', 'stale')).toBe(false);
+    expect(c.set(first, 'k3', 'stale')).toBe(false);
+    expect(c.get(A, 'k2')).toBeUndefined();
+    expect(c.get(A, 'k3')).toBeUndefined();
+  });
+
+  it('keeps nothing for a user once no fill runs and no entry is cached', () => {
+    const c = cache();
+    c.invalidate([A, B]);
+    expect(c.size).toBe(0);
+    const stale = c.beginFill(A);
+    c.invalidate([A]);
+    expect(c.size).toBe(1);
+    c.set(stale, 'k', 'x');
+    expect(c.size).toBe(0);
+    c.cancel(c.beginFill(B));
+    expect(c.size).toBe(0);
+    c.set(c.beginFill(C), 'k', 'x');
+    expect(c.size).toBe(1);
+    c.invalidate([C]);
+    expect(c.size).toBe(0);
+  });
+
+  it('drops the least recently used user past maxUsers (a hit counts as a use); a running fill of a dropped user stores nothing', () => {
+    const c = cache({ maxUsers: 2 });
+    c.set(c.beginFill(A), 'k', 'a');
+    c.set(c.beginFill(B), 'k', 'b');
+    expect(c.get(A, 'k')).toBe('a');
+    c.set(c.beginFill(C), 'k', 'c');
+    expect(c.size).toBe(2);
+    expect(c.get(B, 'k')).toBeUndefined();
+    expect(c.get(A, 'k')).toBe('a');
+    expect(c.get(C, 'k')).toBe('c');
+
+    // Now A then C were used last: B's new fill pushes A out, two more fills push out C, then B.
+    const running = c.beginFill(B);
+    expect(c.get(A, 'k')).toBeUndefined();
+    const d = c.beginFill('d'.repeat(24));
+    const e = c.beginFill('e'.repeat(24));
+    expect(c.size).toBe(2);
+    expect(c.set(running, 'k', 'b')).toBe(false);
+    expect(c.get(B, 'k')).toBeUndefined();
+    c.cancel(d);
+    c.cancel(e);
+    expect(c.size).toBe(0);
+  });
+
+  it(`keeps at most ${KEYS_PER_USER} queries per user, the least recently used dropped first`, () => {
+    const c = cache();
+    for (let i = 0; i < KEYS_PER_USER; i++) c.set(c.beginFill(A), `k${i}`, `v${i}`);
+    expect(c.get(A, 'k0')).toBe('v0');
+    c.set(c.beginFill(A), 'extra', 'x');
+    expect(c.get(A, 'k1')).toBeUndefined();
+    expect(c.get(A, 'k0')).toBe('v0');
+    expect(c.get(A, 'extra')).toBe('x');
+  });
+
+  it('forgets an entry older than the TTL', () => {
+    let now = 1_000;
+    const c = cache({ ttlMs: 500, now: () => now });
+    c.set(c.beginFill(A), 'k', 'x');
+    now += 499;
+    expect(c.get(A, 'k')).toBe('x');
+    now += 1;
+    expect(c.get(A, 'k')).toBeUndefined();
+    expect(c.size).toBe(0);
+  });
+
+  it('maxUsers 0 turns it off: nothing is filled or served', () => {
+    const c = cache({ maxUsers: 0 });
+    expect(c.enabled).toBe(false);
+    expect(c.beginFill(A)).toBeNull();
+    expect(c.set(c.beginFill(A), 'k', 'x')).toBe(false);
+    expect(c.get(A, 'k')).toBeUndefined();
+    expect(c.size).toBe(0);
+  });
+
+  it('suspended (invalidations may be missed): drops everything, serves and stores nothing, also not fills begun before; resumes empty', () => {
+    const c = cache();
+    c.set(c.beginFill(A), 'k', 'x');
+    const running = c.beginFill(B);
+    c.suspend();
+    expect(c.get(A, 'k')).toBeUndefined();
+    expect(c.set(running, 'k', 'b')).toBe(false);
+    expect(c.beginFill(A)).toBeNull();
+    const beforeResume = c.beginFill(C);
+    expect(beforeResume).toBeNull();
+    c.resume();
+    expect(c.size).toBe(0);
+    expect(c.set(c.beginFill(A), 'k', 'again')).toBe(true);
+    expect(c.get(A, 'k')).toBe('again');
+  });
+
+  it('invalidate() tells the other nodes (each user once); drop() is what their messages do here', () => {
+    const c = cache();
+    const published: string[][] = [];
+    c.onInvalidate((ids) => published.push(ids));
+    c.set(c.beginFill(A), 'k', 'x');
+    c.set(c.beginFill(B), 'k', 'x');
+    c.invalidate([A, A, C]);
+    expect(published).toEqual([[A, C]]);
+    expect(c.get(A, 'k')).toBeUndefined();
+    c.drop([B]);
+    expect(c.get(B, 'k')).toBeUndefined();
+    expect(published).toEqual([[A, C]]);
+    c.invalidate([]);
+    expect(published).toHaveLength(1);
+  });
+});
+
+let t: TestApp;
+/** The same service with the cache off, on the same database. */
+let off: TestApp;
+beforeAll(async () => {
+  [t, off] = await Promise.all([startApp(), startApp({ CHAT_LIST_CACHE_USERS: '0' })]);
+});
+afterAll(async () => {
+  await Promise.all([t?.close(), off?.close()]);
+});
+
+const FIRST_PAGE = { limit: 10, page: 1 };
+
+function get(app: TestApp, user: TestUser, query = '') {
+  return app.app.inject({ url: `/chats${query}`, headers: user.auth });
+}
+
+async function list(user: TestUser, query = '') {
+  const res = await get(t, user, query);
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json() as { chats: any[]; count: number };
+}
+
+/** GET /chats?… and checks that the answer is now cached; returns it parsed. */
+async function prime(user: TestUser, query = '', filter: Record<string, unknown> = FIRST_PAGE) {
+  const res = await get(t, user, query);
+  expect(res.statusCode, res.body).toBe(200);
+  const key = t.deps.chatLists.keyOf(filter as { limit: number; page: number })!;
+  expect(t.deps.chatLists.get(user.id, key)).toBe(res.body);
+  return res.json() as { chats: any[]; count: number };
+}
+
+const chatIn = (answer: { chats: any[] }, chatId: string) => answer.chats.find((c) => c._id === chatId);
+const participantOf = (chat: any, user: TestUser) => chat.participants.find((p: any) => p.user._id === user.id);
+
+function api(user: TestUser, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: object) {
+  return t.app.inject({ method, url, headers: user.auth, ...(payload ? { payload } : {}) });
+}
+
+describe('GET /chats from the cache', () => {
+  it('a hit answers the very bytes and content type of the miss, and of the service with the cache off', async () => {
+    const [a, b, c] = [await t.user(), await t.user(), await t.user()];
+    const chat = await group(t, a, [b, c]);
+    await postMessage(t, b, chat._id, 'bytes');
+    await oneToOne(t, a, c);
+
+    const miss = await get(t, a);
+    const hit = await get(t, a);
+    const uncached = await get(off, a);
+    for (const res of [miss, hit, uncached]) {
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toBe(JSON_TYPE);
+    }
+    expect(t.deps.chatLists.get(a.id, t.deps.chatLists.keyOf(FIRST_PAGE)!)).toBe(miss.body);
+    expect(hit.body).toBe(miss.body);
+    expect(hit.rawPayload.equals(uncached.rawPayload)).toBe(true);
+    expect(hit.headers['content-length']).toBe(String(Buffer.byteLength(miss.body)));
+
+    // The shape the response schema defines (a string sent twice-serialized would be a JSON string).
+    const body = hit.json();
+    expect(Object.keys(body).sort()).toEqual(['chats', 'count']);
+    expect(body.count).toBe(2);
+    expect(body.chats.map((x: any) => x._id)).toContain(chat._id);
+    expect(chatIn(body, chat._id).lastMessage.text).toBe('bytes');
+  });
+
+  it('serves a repeated query from memory until an invalidation (a silent write shows only after it)', async () => {
+    const [a, b] = [await t.user(), await t.user()];
+    const chat = await group(t, a, [b], { name: 'Before' });
+    expect(chatIn(await prime(b), chat._id).name).toBe('Before');
+    // Written behind the service's back: no event, no invalidation.
+    await t.deps.database.db.execute(sql`update chats set name = 'Behind' where id = ${chat._id}`);
+    expect(chatIn(await list(b), chat._id).name).toBe('Before');
+    expect(chatIn((await (await get(off, b)).json()), chat._id).name).toBe('Behind');
+    t.deps.chatLists.invalidate([b.id]);
+    expect(chatIn(await list(b), chat._id).name).toBe('Behind');
+  });
+
+  it('keeps each query apart, and never caches a search', async () => {
+    const [a, b] = [await t.user(), await t.user()];
+    const chat = await group(t, a, [b], { name: 'Searchable one' });
+    await prime(b);
+    await prime(b, '?group=true&limit=5', { limit: 5, page: 1, group: true });
+    const search = await get(t, b, '?search=searchable');
+    expect(search.json().count).toBe(1);
+    expect(t.deps.chatLists.get(b.id, t.deps.chatLists.keyOf(FIRST_PAGE)!)).toBeDefined();
+    await t.deps.database.db.execute(sql`update chats set name = 'Searchable two' where id = ${chat._id}`);
+    expect(chatIn((await get(t, b, '?search=searchable')).json(), chat._id).name).toBe('Searchable two');
+    expect(chatIn(await list(b, '?group=true&limit=5'), chat._id).name).toBe('Searchable one');
+    t.deps.chatLists.invalidate([b.id]);
+    expect(chatIn(await list(b, '?group=true&limit=5'), chat._id).name).toBe('Searchable two');
+    expect(chatIn(await list(b), chat._id).name).toBe('Searchable two');
+  });
+});
+
+describe('every change shows in the next GET /chats', () => {
+  it('a message posted by someone else', async () => {
+    const [a, b] = [await t.user(), await t.user()];
+    const chat = await oneToOne(t, a, b);
+    expect(chatIn(await prime(b), chat._id).lastMessage).toBeNull();
+    await postMessage(t, a, chat._id, 'new one');
+    const shown = chatIn(await list(b), chat._id);
+    expect(shown.lastMessage.text).toBe('new one');
+    expect(shown.unread).toBe(1);
+  });
+
+  it('a message edited', async () => {
+    const [a, b] = [await t.user(), await t.user()];
+    const chat = await oneToOne(t, a, b);
+    const message = await postMessage(t, a, chat._id, 'first');
+    expect(chatIn(await prime(b), chat._id).lastMessage.text).toBe('first');
+    expect((await api(a, 'PUT', `/chats/${chat._id}/messages/${message._id}`, { text: 'edited' })).statusCode).toBe(200);
+    const shown = chatIn(await list(b), chat._id);
+    expect(shown.lastMessage.text).toBe('edited');
+    expect(shown.lastMessage.editedAt).toBeDefined();
+  });
+
+  it('a message deleted', async () => {
+    const [a, b] = [await t.user(), await t.user()];
+    const chat = await oneToOne(t, a, b);
+    const message = await postMessage(t, a, chat._id, 'gone soon');
+    expect(chatIn(await prime(b), chat._id).unread).toBe(1);
+    expect((await api(a, 'DELETE', `/chats/${chat._id}/messages/${message._id}`)).statusCode).toBe(200);
+    const shown = chatIn(await list(b), chat._id);
+    expect(shown.lastMessage).toBeNull();
+    expect(shown.unread).toBe(0);
+  });
+
+  it('a chat renamed', async () => {
+    const [a, b] = [await t.user(), await t.user()];
+    const chat = await group(t, a, [b], { name: 'Old name' });
+    expect(chatIn(await prime(b), chat._id).name).toBe('Old name');
+    const form = multipart({ name: 'New name' });
+    const res = await t.app.inject({ method: 'PUT', url: `/chats/${chat._id}`, headers: { ...a.auth, ...form.headers }, payload: form.payload });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(chatIn(await list(b), chat._id).name).toBe('New name');
+  });
+
+  it('a participant added', async () => {
+    const [a, b, c] = [await t.user(), await t.user(), await t.user()];
+    const chat = await group(t, a, [b]);
+    await follow(t, a, c);
+    expect(chatIn(await prime(b), chat._id).participantsCount).toBe(2);
+    await prime(c, '', FIRST_PAGE);
+    const res = await api(a, 'POST', `/chats/${chat._id}/participants/multiple`, { participants: [c.id] });
+    expect(res.statusCode, res.body).toBe(200);
+    const shown = chatIn(await list(b), chat._id);
+    expect(shown.participantsCount).toBe(3);
+    expect(participantOf(shown, c)).toBeDefined();
+    expect(chatIn(await list(c), chat._id)).toBeDefined();
+  });
+
+  it('a participant removed', async () => {
+    const [a, b, c] = [await t.user(), await t.user(), await t.user()];
+    const chat = await group(t, a, [b, c]);
+    expect(chatIn(await prime(b), chat._id).participantsCount).toBe(3);
+    expect((await prime(c)).count).toBe(1);
+    expect((await api(a, 'DELETE', `/chats/${chat._id}/participants/${c.id}`)).statusCode).toBe(200);
+    const shown = chatIn(await list(b), chat._id);
+    expect(shown.participantsCount).toBe(2);
+    expect(participantOf(shown, c)).toBeUndefined();
+    expect(await list(c)).toEqual({ chats: [], count: 0 });
+  });
+
+  it('an admin right granted', async () => {
+    const [a, b, c] = [await t.user(), await t.user(), await t.user()];
+    const chat = await group(t, a, [b, c]);
+    expect(chatIn(await prime(b), chat._id).areYouAdmin).toBe(false);
+    expect(participantOf(chatIn(await prime(c), chat._id), b).isAdmin).toBeUndefined();
+    expect((await api(a, 'POST', `/chats/${chat._id}/participants/${b.id}/admin`)).statusCode).toBe(200);
+    expect(chatIn(await list(b), chat._id).areYouAdmin).toBe(true);
+    expect(participantOf(chatIn(await list(c), chat._id), b).isAdmin).toBe(true);
+  });
+
+  it('a read mark, made with the only socket of the reader as `socket` (no socket gets the event)', async () => {
+    const [a, b] = [await t.user(), await t.user()];
+    const chat = await oneToOne(t, a, b);
+    await postMessage(t, a, chat._id, 'unread');
+    const socket = await t.socket(b);
+    const before = chatIn(await prime(b), chat._id);
+    expect(before.unread).toBe(1);
+    // The sender sees the reader's lastReadAt in participants[] but gets no event for it.
+    const senderBefore = chatIn(await prime(a), chat._id);
+    const res = await api(b, 'POST', `/chats/${chat._id}/read`, { socket: socket.id });
+    expect(res.statusCode).toBe(200);
+    const after = chatIn(await list(b), chat._id);
+    expect(after.unread).toBe(0);
+    expect(participantOf(after, b).lastReadAt > participantOf(before, b).lastReadAt).toBe(true);
+    const senderAfter = chatIn(await list(a), chat._id);
+    expect(participantOf(senderAfter, b).lastReadAt).toBe(participantOf(after, b).lastReadAt);
+    expect(participantOf(senderAfter, b).lastReadAt > participantOf(senderBefore, b).lastReadAt).toBe(true);
+    socket.disconnect();
+  });
+
+  it("the other party's profile renamed (a write with no event: effects.staleChatLists through profileChanged)", async () => {
+    const [a, b, c] = [await t.user(), await t.user(), await t.user()];
+    const chat = await oneToOne(t, a, b);
+    const shared = await group(t, c, [a]);
+    expect(chatIn(await prime(b), chat._id).name).toBe(a.name);
+    expect(participantOf(chatIn(await prime(c), shared._id), a).user.name).toBe(a.name);
+    await transaction(t.deps, async (tx, effects) => {
+      await tx.execute(sql`update users set name = 'Renamed Person' where id = ${a.id}`);
+      await profileChanged(tx, effects, a.id);
+    });
+    const shown = chatIn(await list(b), chat._id);
+    expect(shown.name).toBe('Renamed Person');
+    expect(shown.creator.name).toBe('Renamed Person');
+    expect(participantOf(chatIn(await list(c), shared._id), a).user.name).toBe('Renamed Person');
+  });
+
+  it('the other party coming online, then going offline', async () => {
+    const [a, b] = [await t.user(), await t.user()];
+    const chat = await oneToOne(t, a, b);
+    expect(participantOf(chatIn(await prime(b), chat._id), a).user.isOnline).toBe(false);
+    const socket: Socket = await t.socket(a);
+    const onlineIs = (value: boolean) => async () => participantOf(chatIn(await list(b), chat._id), a).user.isOnline === value;
+    await waitFor(onlineIs(true), 2000);
+    await prime(b);
+    socket.disconnect();
+    await waitFor(onlineIs(false), 2000);
+  });
+
+  it('a chat deleted', async () => {
+    const [a, b] = [await t.user(), await t.user()];
+    const chat = await group(t, a, [b]);
+    expect((await prime(b)).count).toBe(1);
+    expect((await api(a, 'DELETE', `/chats/${chat._id}`)).statusCode).toBe(200);
+    expect(await list(b)).toEqual({ chats: [], count: 0 });
+  });
+
+  it('a join request accepted', async () => {
+    const [a, b, c] = [await t.user(), await t.user(), await t.user()];
+    const chat = await group(t, a, [b], { restricted: true, category: 'Music' });
+    const request = await api(c, 'POST', `/chats/${chat._id}/requests`);
+    expect(request.statusCode, request.body).toBe(201);
+    expect(await prime(c)).toEqual({ chats: [], count: 0 });
+    expect(chatIn(await prime(b), chat._id).participantsCount).toBe(2);
+    const decided = await api(a, 'POST', `/chats/${chat._id}/requests/${request.json().request._id}/status`, { status: 'accepted' });
+    expect(decided.statusCode, decided.body).toBe(200);
+    const mine = await list(c);
+    expect(mine.count).toBe(1);
+    expect(mine.chats[0]._id).toBe(chat._id);
+    expect(chatIn(await list(b), chat._id).participantsCount).toBe(3);
+  });
+});
+
+describe('CHAT_LIST_CACHE_USERS=0', () => {
+  it('answers every GET /chats from the database, correctly', async () => {
+    const [a, b] = [await off.user(), await off.user()];
+    await follow(off, a, b);
+    const created = await createChat(off, a, { user: b.id });
+    const chatId = created.json().chat._id;
+    const first = await get(off, b);
+    expect(first.statusCode).toBe(200);
+    expect(first.headers['content-type']).toBe(JSON_TYPE);
+    expect(first.json().chats[0].lastMessage).toBeNull();
+    await postMessage(off, a, chatId, 'no cache');
+    const second = (await get(off, b)).json();
+    expect(second.chats[0].lastMessage.text).toBe('no cache');
+    expect(off.deps.chatLists.size).toBe(0);
+    expect(off.deps.chatLists.enabled).toBe(false);
+  });
+});
+
+describe('invalidations through Redis (one node, its own Redis)', () => {
+  let redis: RunningServer;
+  let node: TestApp;
+  let client: Redis;
+  beforeAll(async () => {
+    redis = await startRedis();
+    node = await startApp({ REDIS_URL: redis.url });
+    client = new Redis(redis.url);
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await node?.close();
+    redis?.stop();
+  });
+
+  const key = () => node.deps.chatLists.keyOf(FIRST_PAGE)!;
+
+  async function primeOn(user: TestUser) {
+    const res = await get(node, user);
+    expect(res.statusCode).toBe(200);
+    expect(node.deps.chatLists.get(user.id, key())).toBe(res.body);
+  }
+
+  it("publishes this node's invalidations and applies other nodes' ones, not its own", async () => {
+    const [a, b] = [await node.user(), await node.user()];
+    const subscriber = client.duplicate();
+    const messages: any[] = [];
+    subscriber.on('message', (_channel: string, text: string) => messages.push(JSON.parse(text)));
+    await subscriber.subscribe(CHAT_LISTS_CHANNEL);
+    try {
+      node.deps.chatLists.invalidate([a.id]);
+      await waitFor(async () => messages.length > 0, 2000);
+      expect(messages[0]).toEqual({ node: expect.any(String), users: [a.id] });
+
+      await primeOn(a);
+      await primeOn(b);
+      // Its own message back (same node id) changes nothing.
+      await client.publish(CHAT_LISTS_CHANNEL, JSON.stringify({ node: messages[0].node, users: [a.id] }));
+      await client.publish(CHAT_LISTS_CHANNEL, JSON.stringify({ node: 'another-node', users: [b.id] }));
+      await waitFor(async () => node.deps.chatLists.get(b.id, key()) === undefined, 2000);
+      expect(node.deps.chatLists.get(a.id, key())).toBeDefined();
+    } finally {
+      subscriber.disconnect();
+    }
+  });
+
+  it('while its subscriber is disconnected nothing is cached; after it reconnects, the cache starts empty', async () => {
+    const a = await node.user();
+    await primeOn(a);
+    await client.client('KILL', 'TYPE', 'pubsub');
+    await waitFor(async () => !node.deps.chatLists.enabled, 2000);
+    expect(node.deps.chatLists.size).toBe(0);
+    expect((await get(node, a)).statusCode).toBe(200);
+    expect(node.deps.chatLists.get(a.id, key())).toBeUndefined();
+    await waitFor(async () => node.deps.chatLists.enabled, 5000);
+    await primeOn(a);
+    await client.publish(CHAT_LISTS_CHANNEL, JSON.stringify({ node: 'another-node', users: [a.id] }));
+    await waitFor(async () => node.deps.chatLists.get(a.id, key()) === undefined, 2000);
+  });
+});
+
+describe.skipIf(process.env.TEST_DB !== 'postgres')('two nodes on one PostgreSQL and one Redis', { timeout: 60_000 }, () => {
+  let a: NodeProcess;
+  let b: NodeProcess;
+  beforeAll(async () => {
+    // A Redis database of its own (keys; pub/sub channels are shared, and harmless to share).
+    const env = { DATABASE_URL: inject('databaseUrl'), REDIS_URL: `${inject('redisUrl')}/4` };
+    const started = await Promise.allSettled([startNode(env), startNode(env)]);
+    if (started[0].status === 'fulfilled') a = started[0].value;
+    if (started[1].status === 'fulfilled') b = started[1].value;
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }, 240_000);
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+  });
+
+  it('a list cached on node A shows a message posted on node B within a second', async () => {
+    const [alice, bob] = [await a.user(), await b.user()];
+    expect((await b.request('POST', `/users/${alice.id}/follow`, bob)).status).toBe(200);
+    const created = await b.request('POST', '/chats', bob, { user: alice.id });
+    expect(created.status).toBe(201);
+    const chatId = created.body.chat._id;
+
+    const first = await a.request('GET', '/chats', alice);
+    expect(first.body.chats[0].lastMessage).toBeNull();
+    // Node A answers from its cache: a write behind the service's back does not show there.
+    const db = postgres(inject('databaseUrl'), { max: 1, onnotice: () => {} });
+    try {
+      await db`update chats set updated_at = updated_at + interval '1 second' where id = ${chatId}`;
+    } finally {
+      await db.end();
+    }
+    const cached = await a.request('GET', '/chats', alice);
+    expect(cached.body).toEqual(first.body);
+
+    const sent = await b.request('POST', `/chats/${chatId}/messages`, bob, { text: 'from node B' });
+    expect(sent.status).toBe(201);
+    const deadline = Date.now() + 1000;
+    let shown: any = null;
+    while (Date.now() < deadline) {
+      shown = (await a.request('GET', '/chats', alice)).body.chats[0];
+      if (shown.lastMessage) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(shown.lastMessage).toEqual(sent.body.message);
+    expect(shown.unread).toBe(1);
+    expect(shown.updatedAt).not.toBe(first.body.chats[0].updatedAt);
+  });
+
+  it('a client on node A that asks GET /chats the moment an event from node B arrives gets the new list', async () => {
+    const [alice, bob] = [await a.user(), await b.user()];
+    expect((await b.request('POST', `/users/${alice.id}/follow`, bob)).status).toBe(200);
+    const chatId = (await b.request('POST', '/chats', bob, { user: alice.id })).body.chat._id;
+    const socket = await a.socket(alice);
+    for (const text of ['one', 'two', 'three']) {
+      expect((await a.request('GET', '/chats', alice)).status).toBe(200);
+      // The invalidation is published before the event, on the same Redis connection.
+      const seen = new Promise<string | undefined>((resolve) => {
+        socket.once('message-created', () => {
+          void a.request('GET', '/chats', alice).then((res) => resolve(res.body.chats[0].lastMessage?.text));
+        });
+      });
+      expect((await b.request('POST', `/chats/${chatId}/messages`, bob, { text })).status).toBe(201);
+      expect(await seen).toBe(text);
+    }
+  });
+});
