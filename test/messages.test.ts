@@ -505,6 +505,29 @@ describe('DELETE /chats/:id/messages/:messageId', () => {
     expect((await messageRow(t, fromB._id)).deleted_at).toMatch(ISO_DATE);
   });
 
+  it("shows in GET /chats and GET /chats/:id exactly as message_json() answers it (files, cover, meta, edit, quotes)", async () => {
+    // The chat list writes lastMessage out in its statement (src/chats/queries.ts); message_json()
+    // in drizzle/0001_sql_functions.sql answers the message routes: the two must agree.
+    const [a, b] = [await t.user(), await t.user()];
+    const chatId = await oneToOne(t, a, b);
+    const sent = await send(t, a, chatId, {
+      text: 'a "quoted" \\ line\nand emoji 🎉',
+      files: [
+        { url: 'https://cdn.example.com/v.mp4', cover: 'https://cdn.example.com/v.jpg', meta: { width: 2, note: null }, tag: 'trip' },
+        { url: 'https://cdn.example.com/a.pdf' },
+      ],
+    });
+    const edited = await api(t, a, 'PUT', `/chats/${chatId}/messages/${sent._id}`, { text: 'edited "again"' });
+    expect(edited.statusCode).toBe(200);
+    const message = edited.json().message;
+    expect(message.editedAt).toMatch(ISO_DATE);
+    const one = await api(t, b, 'GET', `/chats/${chatId}`);
+    expect(one.json().chat.lastMessage).toEqual(message);
+    const list = await api(t, b, 'GET', '/chats');
+    const shown = list.json().chats.find((c: { _id: string }) => c._id === chatId);
+    expect(shown.lastMessage).toEqual(message);
+  });
+
   it('moves lastMessage to the newest live message, recomputes activity, and unread leaves the deleted one out', async () => {
     const [a, b] = [await t.user(), await t.user()];
     const chatId = await oneToOne(t, a, b);
