@@ -1,6 +1,6 @@
 // SQL of the chats resource. The hot reads (the chat list, a chat for a viewer, the chat document)
 // are one round trip each and build their JSON in the database.
-import { one, rows, sql, textArray, type Db } from '../db/client.js';
+import { compiledSql, one, rows, sql, textArray, type Db } from '../db/client.js';
 import type { SQL } from 'drizzle-orm';
 import type { UserBrief } from '../shared/schemas.js';
 import type { ChatDocument, LastMessage } from './view.js';
@@ -190,8 +190,8 @@ const lastMessageText = jsonObject([
  * Keys come in the order the former jsonb answer had (jsonb sorts keys: shorter first, then
  * bytewise), so the parsed objects, and the answers serialized from them, are unchanged.
  */
-function chatForViewerJson(viewerId: string, unreadCap: number): SQL {
-  return jsonObject([
+const chatForViewerJson = compiledSql<[viewerId: string, unreadCap: number]>(2, (viewerId, unreadCap) =>
+  jsonObject([
     ['_id', sql`to_json(c.id)::text`],
     ['name', sql`to_json(case when c.is_group then c.name else other.name end)::text`],
     ['tags', sql`jsonb_strip_nulls(c.tags)::text`],
@@ -234,8 +234,8 @@ function chatForViewerJson(viewerId: string, unreadCap: number): SQL {
     ],
     ['allowPublicPost', sql`c.allow_public_post::text`],
     ['participantsCount', sql`c.participants_count::text`],
-  ]);
-}
+  ]),
+);
 
 /** The other party of a one-to-one chat (for groups: unused). */
 function otherPartyJoin(viewerId: string): SQL {

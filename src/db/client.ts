@@ -10,7 +10,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
-import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { PgDialect, type PgDatabase, type PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
 import * as schema from './schema.js';
 
@@ -139,6 +139,29 @@ export async function rows<T = Record<string, unknown>>(db: Db, query: SQL): Pro
 
 export async function one<T = Record<string, unknown>>(db: Db, query: SQL): Promise<T | undefined> {
   return (await rows<T>(db, query))[0];
+}
+
+const dialect = new PgDialect();
+
+/**
+ * A large SQL fragment rendered to text once, with `holes` parameters filled per call: drizzle
+ * walks every chunk of a `sql` tree on every execution (bench/RESULTS.md P6: 13% of the service's
+ * CPU went to rendering the chat JSON fragment, hundreds of chunks, on every GET /chats).
+ * `build` gets one marker per hole and must use no parameters of its own (throws otherwise).
+ */
+export function compiledSql<Holes extends unknown[]>(holes: number, build: (...holes: SQL[]) => SQL): (...values: Holes) => SQL {
+  const marker = (i: number) => `\u0001hole${i}\u0001`;
+  const rendered = dialect.sqlToQuery(build(...Array.from({ length: holes }, (_, i) => sql.raw(marker(i)))));
+  if (rendered.params.length > 0) throw new Error('compiledSql: the fragment has parameters of its own');
+  // Alternating: text, hole index, text, hole index, …, text.
+  const parts = rendered.sql.split(/\u0001hole(\d+)\u0001/);
+  return (...values) => {
+    const chunks: SQL[] = [];
+    for (let i = 0; i < parts.length; i++) {
+      chunks.push(i % 2 === 0 ? sql.raw(parts[i]) : sql`${values[Number(parts[i])]}`);
+    }
+    return sql.join(chunks);
+  };
 }
 
 /** A text[] parameter that works the same on postgres.js and PGlite (both get one text literal). */
