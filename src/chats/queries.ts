@@ -1,6 +1,8 @@
 // SQL of the chats resource. The hot reads (the chat list, a chat for a viewer, the chat document)
 // are one round trip each and build their JSON in the database.
 import { compiledSql, one, rows, sql, textArray, type Db } from '../db/client.js';
+import { jsonObject, userBriefText } from '../db/json.js';
+import { liveMessageText } from '../messages/queries.js';
 import type { SQL } from 'drizzle-orm';
 import type { UserBrief } from '../shared/schemas.js';
 import type { ChatDocument, LastMessage } from './view.js';
@@ -126,60 +128,6 @@ export interface ChatForViewerRow {
 }
 
 /**
- * A JSON object as text from `"key":value` members, `value` being SQL text that is JSON or NULL.
- * A member whose value is NULL is left out (concat_ws skips NULL arguments): the optional keys of
- * the spec examples. The chat for a viewer is built this way, not with jsonb_build_object +
- * jsonb_strip_nulls, which copy every nested value again at each level: at bench scale the GET
- * /chats statement then costs PostgreSQL 31–50% less CPU with prepared statements, 17–23% less
- * without (heavy and light user, same data, interleaved runs). The values must be text already
- * (to_json(x)::text, x::text): `text || json` resolves to the SQL function textanycat, which the
- * planner inlines (parsing its body) at every call site.
- */
-function jsonObject(members: [key: string, value: SQL][]): SQL {
-  const parts = members.map(([key, value]) => sql`${sql.raw(`'${JSON.stringify(key)}:'`)} || ${value}`);
-  return sql`'{' || concat_ws(',', ${sql.join(parts, sql`, `)}) || '}'`;
-}
-
-/** user_brief() (drizzle/0001_sql_functions.sql) as JSON text, {_id, name, photo?, username}, of users row `u`. */
-function userBriefText(u: string): SQL {
-  return jsonObject([
-    ['_id', sql.raw(`to_json(${u}.id)::text`)],
-    ['name', sql.raw(`to_json(${u}.name)::text`)],
-    ['photo', sql.raw(`to_json(${u}.photo)::text`)],
-    ['username', sql.raw(`to_json(${u}.username)::text`)],
-  ]);
-}
-
-/**
- * message_json() (drizzle/0001_sql_functions.sql) of the live messages row `m` as JSON text, in
- * jsonb's key order; keep the two in step. Written out here because message_json has sub-selects:
- * PostgreSQL cannot inline it and ran it as a separate SQL-function call per chat (bench/RESULTS.md
- * "Query plans"); written in the statement, it is planned with the rest. deletedAt is never set on
- * a live message.
- */
-const lastMessageText = jsonObject([
-  ['at', sql`to_json(iso(m.at))::text`],
-  ['_id', sql`to_json(m.id)::text`],
-  ['chat', sql`to_json(m.chat_id)::text`],
-  ['text', sql`to_json(m.text)::text`],
-  ['user', sql`coalesce((select ${userBriefText('mu')} from users mu where mu.id = m.user_id), 'null')`],
-  [
-    'files',
-    sql`coalesce((
-      select '[' || string_agg(${jsonObject([
-        ['_id', sql`to_json(f.id)::text`],
-        ['tag', sql`to_json(f.tag)::text`],
-        ['url', sql`to_json(f.url)::text`],
-        // Kept exactly as the sender gave it, its inner nulls too.
-        ['meta', sql`f.meta::text`],
-        ['cover', sql`to_json(f.cover)::text`],
-      ])}, ',' order by f.position) || ']'
-      from message_files f where f.message_id = m.id), '[]')`,
-  ],
-  ['editedAt', sql`to_json(iso(m.edited_at))::text`],
-]);
-
-/**
  * Chats row `c` as the viewer sees it, as JSON text (parse it with JSON.parse); `vp` is the
  * viewer's participant row (id, is_admin, last_read_at), null when the viewer is not a participant.
  * - rulings.md 9: a one-to-one chat's name and photo are the other party's.
@@ -216,7 +164,7 @@ const chatForViewerJson = compiledSql<[viewerId: string, unreadCap: number]>(2, 
     ['areYouAdmin', sql`coalesce(vp.is_admin, false)::text`],
     [
       'lastMessage',
-      sql`coalesce((select ${lastMessageText} from messages m
+      sql`coalesce((select ${liveMessageText} from messages m
                     where m.id = c.last_message_id and m.deleted_at is null), 'null')`,
     ],
     [

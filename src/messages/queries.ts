@@ -1,7 +1,8 @@
 // SQL of messages, message files and uploads. Messages leave the database through message_json()
 // (drizzle/0001_sql_functions.sql), the spec's lastMessage shape.
 import type { SQL } from 'drizzle-orm';
-import { one, rows, sql, textArray, type Db } from '../db/client.js';
+import { compiledSql, one, rows, sql, textArray, type Db } from '../db/client.js';
+import { jsonObject, userBriefText } from '../db/json.js';
 import { messageFiles } from '../db/schema.js';
 import type { MediaType } from './media.js';
 import type { FileItem, Message } from './message.js';
@@ -175,6 +176,37 @@ export async function messageJson(db: Db, messageId: string): Promise<Message> {
   return row!.message;
 }
 
+/**
+ * message_json() (drizzle/0001_sql_functions.sql) of the live messages row `m` as JSON text, in
+ * jsonb's key order; keep the two in step. Written out here because message_json has sub-selects:
+ * PostgreSQL cannot inline it and ran it as a separate SQL-function call per chat in the list and
+ * per message in a page (bench/RESULTS.md "Query plans"); written in the statement, it is planned
+ * with the rest. deletedAt is never set on a live message. Rendered to SQL text once (compiledSql).
+ */
+export const liveMessageText = compiledSql(0, () =>
+  jsonObject([
+    ['at', sql`to_json(iso(m.at))::text`],
+    ['_id', sql`to_json(m.id)::text`],
+    ['chat', sql`to_json(m.chat_id)::text`],
+    ['text', sql`to_json(m.text)::text`],
+    ['user', sql`coalesce((select ${userBriefText('mu')} from users mu where mu.id = m.user_id), 'null')`],
+    [
+      'files',
+      sql`coalesce((
+        select '[' || string_agg(${jsonObject([
+          ['_id', sql`to_json(f.id)::text`],
+          ['tag', sql`to_json(f.tag)::text`],
+          ['url', sql`to_json(f.url)::text`],
+          // Kept exactly as the sender gave it, its inner nulls too.
+          ['meta', sql`f.meta::text`],
+          ['cover', sql`to_json(f.cover)::text`],
+        ])}, ',' order by f.position) || ']'
+        from message_files f where f.message_id = m.id), '[]')`,
+    ],
+    ['editedAt', sql`to_json(iso(m.edited_at))::text`],
+  ]),
+)();
+
 export interface MessageRow {
   id: string;
   userId: string;
@@ -205,13 +237,13 @@ export async function listMessages(
   limit: number,
   before: { at: string; id: string } | null,
 ): Promise<Message[]> {
-  const result = await rows<{ message: Message }>(db, messagesPageSql(chatId, limit, before));
-  return result.map((r) => r.message);
+  const result = await rows<{ message: string }>(db, messagesPageSql(chatId, limit, before));
+  return result.map((r) => JSON.parse(r.message) as Message);
 }
 
 /** The SQL of listMessages, exported so that a test EXPLAINs exactly what runs. */
 export function messagesPageSql(chatId: string, limit: number, before: { at: string; id: string } | null): SQL {
-  return sql`select message_json(m) as message from messages m
+  return sql`select ${liveMessageText} as message from messages m
     where m.chat_id = ${chatId} and m.deleted_at is null
       ${before ? sql`and (m.at, m.id) < (${before.at}::timestamptz, ${before.id})` : sql``}
     order by m.at desc nulls last, m.id desc nulls last
