@@ -302,7 +302,7 @@ export function loadConfig(env: Env = process.env): Config {
       photoMaxBytes: int(env, 'PHOTO_MAX_BYTES', 10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
       unreadCap: int(env, 'UNREAD_CAP', 999, 1, 1_000_000),
       activityInlineMax: int(env, 'ACTIVITY_INLINE_MAX', 64, 0, 1_000_000),
-      activityRefreshMs: int(env, 'ACTIVITY_REFRESH_MS', 500, 0, 60_000),
+      activityRefreshMs: int(env, 'ACTIVITY_REFRESH_MS', 1000, 0, 60_000),
       rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 0, 0, 1_000_000),
     },
     realtime: {

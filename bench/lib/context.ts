@@ -22,6 +22,8 @@ export const PG_SETTINGS = [
   'max_wal_size=8GB',
   'random_page_cost=1.1',
   'jit=off',
+  // BENCH_STATEMENTS=1: per-statement totals (pg_stat_statements), printed by P6 after its ramp.
+  ...(process.env.BENCH_STATEMENTS === '1' ? ['shared_preload_libraries=pg_stat_statements', 'pg_stat_statements.track=all'] : []),
 ];
 
 export interface Context extends Infra {

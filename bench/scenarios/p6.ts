@@ -47,6 +47,10 @@ export async function p6(ctx: Context): Promise<Report> {
   const samples: { service: number; postgres: number; redis: number; pool: Record<string, number> }[] = [];
   try {
     if (ctx.quietWaitMs > 0) await ctx.cpu.waitQuiet(ctx.quietWaitMs);
+    if (process.env.BENCH_STATEMENTS === '1') {
+      await ctx.sql`create extension if not exists pg_stat_statements`;
+      await ctx.sql`select pg_stat_statements_reset()`;
+    }
     ctx.log(`p6: ramping ${users.length} users at ${rampPerSecond}/s`);
     // CPU of the service and PostgreSQL per 10 s, beside the generator's windows.
     const redisCpu = () => (ctx.redisPid ? cpuSecondsOf(ctx.redisPid) : 0);
@@ -79,6 +83,15 @@ export async function p6(ctx: Context): Promise<Report> {
     result = measured.result;
     serviceCpu = measured.cpu.service / result.seconds;
     postgresCpu = measured.cpu.postgres / result.seconds;
+    if (process.env.BENCH_STATEMENTS === '1') {
+      // Where PostgreSQL's time went during the ramp, by statement.
+      const top = await ctx.sql<{ calls: number; total: number; mean: number; query: string }[]>`
+        select calls::int, round(total_exec_time + total_plan_time)::float8 as total,
+               round(((total_exec_time + total_plan_time) / calls)::numeric, 3)::float8 as mean,
+               left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 160) as query
+        from pg_stat_statements where toplevel order by total_exec_time + total_plan_time desc limit 15`;
+      for (const row of top) ctx.log(`p6 statement: ${row.total} ms, ${row.calls} calls, ${row.mean} ms each: ${row.query}`);
+    }
   } finally {
     await load.stop();
     await service.stop();
