@@ -79,7 +79,8 @@ export async function plans(ctx: Context): Promise<Report> {
   // Requests one at a time, workers only when woken (no polling in the log). Pool 2, not 1: with
   // DATABASE_POOL_SIZE=1 the service hangs at start-up (src/db/client.ts migrate() reserves the
   // only connection for its advisory lock, then migrates through the pool).
-  const quiet = { DATABASE_POOL_SIZE: '2', PUSH_WORKER_INTERVAL_MS: '600000' };
+  // The chat list cache off: the plans are of the statements (a cached GET /chats runs none).
+  const quiet = { DATABASE_POOL_SIZE: '2', PUSH_WORKER_INTERVAL_MS: '600000', CHAT_LIST_CACHE_USERS: '0' };
   const service = await startService(ctx, { env: { DATABASE_URL: urlOf(ROLE), ...quiet } });
   const nestedService = await startService(ctx, { env: { DATABASE_URL: urlOf(`${ROLE}_nested`), ...quiet }, name: 'service-nested' });
   const target = ctx.scale.name === 'full' ? path.join(benchDir, 'plans') : path.join(outDir, 'plans-small');

@@ -274,8 +274,15 @@ export function listChatsQuery(viewerId: string, filter: ChatListFilter, unreadC
   const order = sql`activity_at desc nulls last, chat_id desc nulls last`;
 
   // Without search: the page walks the index in order and stops after offset + limit rows; the
-  // count reads only the index (is_group is in it). With search every one of the viewer's chats
-  // must be tested anyway, so the matches are found once and both the count and the page use them.
+  // count is the viewer's row of user_chat_counts (kept by triggers, src/db/schema.ts), or, for
+  // meetMeOnly, read from the index (is_group is in it). With search every one of the viewer's
+  // chats must be tested anyway, so the matches are found once and both the count and the page
+  // use them.
+  const stored =
+    filter.group === undefined ? sql`n.chats` : filter.group ? sql`n.groups` : sql`n.chats - n.groups`;
+  const total = filter.meetMeOnly
+    ? sql`select count(*)::int as count from participants p where ${where}`
+    : sql`select coalesce((select ${stored} from user_chat_counts n where n.user_id = ${viewerId}), 0) as count`;
   const ctes = filter.search
     ? sql`matches as materialized (
             select ${columns} from participants p join chats c on c.id = p.chat_id where ${where}),
@@ -285,7 +292,7 @@ export function listChatsQuery(viewerId: string, filter: ChatListFilter, unreadC
             select ${columns} from participants p where ${where}
             order by p.activity_at desc nulls last, p.chat_id desc nulls last
             limit ${filter.limit} offset ${offset}),
-          total as (select count(*)::int as count from participants p where ${where})`;
+          total as (${total})`;
 
   return sql`with ${ctes}
         select

@@ -365,3 +365,18 @@ export const chatRemovals = pgTable(
   },
   (t) => [primaryKey({ columns: [t.userId, t.chatId] }), index('chat_removals_user_at_idx').on(t.userId, t.removedAt)],
 );
+
+/**
+ * How many chats (and group chats) each user is a participant of: the `count` of GET /chats
+ * without a search in one row, instead of counting a user's 10,000 memberships on every list
+ * (bench/RESULTS.md P2). Kept by statement-level triggers on participants (drizzle/0003), so every
+ * insert and delete, cascades included, counts; rows are locked in user_id order, so concurrent
+ * membership writes never deadlock on them.
+ */
+export const userChatCounts = pgTable('user_chat_counts', {
+  userId: id('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  chats: integer('chats').notNull().default(0),
+  groups: integer('groups').notNull().default(0),
+});
