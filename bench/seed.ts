@@ -281,6 +281,11 @@ from generate_series(50, ${G * scale.reelsPerGroup}, 50) r;
 insert into blocks (blocker_id, blocked_id)
 select pg_temp.oid(${KIND.user}, ${l.heavyUser}), pg_temp.oid(${KIND.user}, u) from generate_series(${U - 49}, ${U}) u;
 
+-- What the participants triggers keep (they do not fire under session_replication_role = replica).
+insert into user_chat_counts (user_id, chats, groups)
+select user_id, count(*)::int, (count(*) filter (where is_group))::int from participants group by user_id
+on conflict (user_id) do update set chats = excluded.chats, groups = excluded.groups;
+
 do $$ declare r record; begin
   for r in select indexdef from saved_indexes loop execute r.indexdef; end loop;
 end $$;
