@@ -1,7 +1,7 @@
 // P3's baseline: the SQL transaction of POST /chats/:id/messages (src/messages/service.ts
 // postMessage, statements of src/messages/queries.ts) run directly on postgres.js, the same
 // driver and pool size as the service, by CONCURRENCY workers for SECONDS; prints {tx, seconds}.
-// Same statements, same protocol (unnamed statements, as drizzle's db.execute sends them), same
+// Same statements, same protocol (prepared statements, as src/db/client.ts sends them), same
 // (chat, sender) pairs; what it leaves out is everything the service adds: HTTP, validation, JWT,
 // the presence look-up in Redis, the socket emit and the push worker.
 import { randomBytes } from 'node:crypto';
@@ -31,40 +31,44 @@ async function postMessage(chatId, userId, text) {
             where (b.blocker_id = c.creator_id and b.blocked_id = c.user_id)
                or (b.blocker_id = c.user_id and b.blocked_id = c.creator_id))) as blocked,
           case when p.id is null then null
-               else json_build_object('isAdmin', p.is_admin, 'status', p.status) end as participant
+               else json_build_object('isAdmin', p.is_admin, 'status', p.status) end as participant,
+          (select coalesce(json_agg(m.user_id), '[]'::json) from participants m where m.chat_id = c.id) as "memberIds"
         from chats c
         left join participants p on p.chat_id = c.id and p.user_id = $1
         where c.id = $2
         for update of c`,
       [userId, chatId],
+      { prepare: true },
     );
     if (!access?.participant) throw new Error('not a participant');
     const id = newId();
-    const [{ at }] = await tx.unsafe(
-      `insert into messages (id, chat_id, user_id, text, at, updated_at)
-        values ($1, $2, $3, $4, clock_timestamp(), clock_timestamp())
-        returning iso(at) as at`,
-      [id, chatId, userId, text],
+    const [{ message }] = await tx.unsafe(
+      `with m as (
+          insert into messages (id, chat_id, user_id, text, at, updated_at)
+          values ($1, $2, $3, $4, clock_timestamp(), clock_timestamp())
+          returning *),
+        c as (
+          update chats set last_message_id = $1, last_message_at = m.at,
+                 activity_pending = chats.participants_count > $5
+          from m
+          where chats.id = $2 and (chats.last_message_at is null or chats.last_message_at <= m.at)
+          returning chats.activity_pending as pending, coalesce(chats.last_message_at, chats.updated_at) as activity),
+        p as (
+          update participants p set
+            last_read_at = case when p.user_id = $3 then greatest(p.last_read_at, m.at) else p.last_read_at end,
+            activity_at = case when c.pending is false or p.user_id = $3 then coalesce(c.activity, p.activity_at)
+                               else p.activity_at end
+          from m left join c on true
+          where p.chat_id = $2
+            and (p.user_id = $3 or (c.pending is false and p.activity_at is distinct from c.activity)))
+        select iso(m.at) as at, coalesce((select pending from c), false) as "activityPending",
+               message_json(m::messages) as message
+        from m`,
+      [id, chatId, userId, text, 64],
+      { prepare: true },
     );
-    await tx.unsafe(
-      `update chats set last_message_id = $1, last_message_at = $2::timestamptz
-    where id = $3 and (last_message_at is null or last_message_at <= $4::timestamptz)`,
-      [id, at, chatId, at],
-    );
-    await tx.unsafe(
-      `update participants set last_read_at = greatest(last_read_at, $1::timestamptz)
-    where chat_id = $2 and user_id = $3`,
-      [at, chatId, userId],
-    );
-    const participants = await tx.unsafe(
-      `update participants p set activity_at = coalesce(c.last_message_at, c.updated_at)
-        from chats c where c.id = $1 and p.chat_id = c.id
-        returning p.user_id as "userId"`,
-      [chatId],
-    );
-    const [{ message }] = await tx.unsafe(`select message_json(m) as message from messages m where m.id = $1`, [id]);
     // Nobody is online in P3: every other participant gets a push row (src/shared/effects.ts).
-    const others = participants.map((p) => p.userId).filter((u) => u !== userId);
+    const others = access.memberIds.filter((u) => u !== userId);
     if (others.length > 0) {
       const values = [];
       const params = [];
@@ -77,6 +81,7 @@ async function postMessage(chatId, userId, text) {
         `insert into "push_outbox" ("id", "user_id", "event", "chat_id", "title", "body", "attempts", "next_attempt_at",
           "delivered_tokens", "sent_at", "failed_at", "last_error", "created_at") values ${values.join(', ')}`,
         params,
+        { prepare: true },
       );
     }
     return message;

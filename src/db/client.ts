@@ -114,11 +114,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
  * hold several commands, which a prepared statement cannot.
  */
 function preparingStatements<T extends postgres.Sql | postgres.TransactionSql>(client: T): T {
+  const rawUnsafe = client.unsafe;
+  const preparedUnsafe = (query: string, params?: any[], options?: postgres.UnsafeQueryOptions) =>
+    rawUnsafe.call(client, query, params, { ...options, prepare: true });
   return new Proxy(client, {
     get(target, property, receiver) {
       if (property === 'unsafe') {
-        return (query: string, params?: any[], options?: postgres.UnsafeQueryOptions) =>
-          target.unsafe(query, params, { ...options, prepare: true });
+        // A function set on the client later (a test counting statements) wraps what it read here.
+        const current = Reflect.get(target, property, receiver);
+        return current === rawUnsafe ? preparedUnsafe : current;
       }
       if (property === 'begin') {
         return (...args: any[]) => {
