@@ -4,8 +4,7 @@
 // many messages; a sweep finishes what a dead node left.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows, sql } from '../src/db/client.js';
-import { startApp, type TestApp, type TestUser } from './helpers/app.js';
-import { nextEvent } from './helpers/app.js';
+import { nextEvent, startApp, type TestApp, type TestUser } from './helpers/app.js';
 import { api, groupChat, send } from './helpers/messages-fixtures.js';
 import { waitFor } from './chats-fixtures.js';
 

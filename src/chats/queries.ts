@@ -2,7 +2,7 @@
 // are one round trip each and build their JSON in the database.
 import { compiledSql, one, rows, sql, textArray, type Db } from '../db/client.js';
 import { jsonObject, userBriefText } from '../db/json.js';
-import { liveMessageText } from '../messages/queries.js';
+import { liveMessageText, refreshActivity } from '../messages/queries.js';
 import type { SQL } from 'drizzle-orm';
 import type { UserBrief } from '../shared/schemas.js';
 import type { ChatDocument, LastMessage } from './view.js';
@@ -417,7 +417,7 @@ export async function updateChat(
     photo?: string;
     photoKey?: string | null;
   },
-): Promise<void> {
+): Promise<string[]> {
   const sets: SQL[] = [sql`updated_at = now()`];
   if (fields.name !== undefined) sets.push(sql`name = ${fields.name}`);
   if (fields.category !== undefined) sets.push(sql`category = ${fields.category}`);
@@ -426,10 +426,7 @@ export async function updateChat(
   if (fields.allowPublicPost !== undefined) sets.push(sql`allow_public_post = ${fields.allowPublicPost}`);
   if (fields.photo !== undefined) sets.push(sql`photo = ${fields.photo}`, sql`photo_key = ${fields.photoKey ?? null}`);
   await tx.execute(sql`update chats set ${sql.join(sets, sql`, `)} where id = ${chatId}`);
-  await tx.execute(
-    sql`update participants p set activity_at = coalesce(c.last_message_at, c.updated_at)
-        from chats c where c.id = ${chatId} and p.chat_id = c.id`,
-  );
+  return refreshActivity(tx, chatId);
 }
 
 /** Storage keys of the chat's message files (url and cover objects that are ours). */
@@ -458,11 +455,12 @@ export async function deleteChat(tx: Db, chatId: string, eventId: string | null)
 }
 
 /** rulings.md 28: the viewer's lastReadAt becomes now. */
-export async function markRead(tx: Db, participantId: string): Promise<string> {
-  const row = await one<{ lastReadAt: string }>(
+export async function markRead(tx: Db, participantId: string): Promise<{ lastReadAt: string; participantIds: string[] }> {
+  const row = await one<{ lastReadAt: string; participantIds: string[] }>(
     tx,
-    sql`update participants set last_read_at = now() where id = ${participantId}
-        returning iso(last_read_at) as "lastReadAt"`,
+    sql`update participants p set last_read_at = now() where p.id = ${participantId}
+        returning iso(p.last_read_at) as "lastReadAt",
+          (select json_agg(o.user_id) from participants o where o.chat_id = p.chat_id) as "participantIds"`,
   );
-  return row!.lastReadAt;
+  return row!;
 }

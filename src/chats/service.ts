@@ -324,7 +324,7 @@ export async function updateChat(deps: Deps, viewerId: string, chatId: string, f
       if (!(await requireParticipant(tx, chatId, viewerId)).isAdmin) {
         throw new AppError('NOT_AN_ADMIN', 'Only an admin can edit this chat');
       }
-      await q.updateChat(tx, chatId, {
+      const participantIds = await q.updateChat(tx, chatId, {
         name,
         category,
         tags: category !== undefined ? categoryTags(deps, category) : undefined,
@@ -334,7 +334,7 @@ export async function updateChat(deps: Deps, viewerId: string, chatId: string, f
       });
       if (stored) effects.deleteObject(locked.photoKey);
       const chat = (await chatDocument(tx, chatId))!;
-      effects.emit(await q.participantUserIds(tx, chatId), 'chat-updated', { chat }, fields.socket);
+      effects.emit(participantIds, 'chat-updated', { chat }, fields.socket);
       return chat;
     });
   } catch (error) {
@@ -366,10 +366,10 @@ export async function deleteChat(deps: Deps, viewerId: string, chatId: string, s
 export async function markRead(deps: Deps, viewerId: string, chatId: string, socket?: string): Promise<void> {
   await transaction(deps, async (tx, effects) => {
     const me = await requireParticipant(tx, chatId, viewerId);
-    const lastReadAt = await q.markRead(tx, me.id);
+    const { lastReadAt, participantIds } = await q.markRead(tx, me.id);
     effects.emit([viewerId], 'chat-read', { chat: chatId, lastReadAt }, socket);
     // The reader's lastReadAt shows in every participant's GET /chats (participants[]); only the
     // reader gets an event, so the others' cached lists are dropped here (src/chats/list-cache.ts).
-    effects.staleChatLists(await q.participantUserIds(tx, chatId));
+    effects.staleChatLists(participantIds);
   });
 }
