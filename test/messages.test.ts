@@ -505,7 +505,7 @@ describe('DELETE /chats/:id/messages/:messageId', () => {
     expect((await messageRow(t, fromB._id)).deleted_at).toMatch(ISO_DATE);
   });
 
-  it("shows in GET /chats and GET /chats/:id exactly as message_json() answers it (files, cover, meta, edit, quotes)", async () => {
+  it("shows in GET /chats, GET /chats/:id and the message page exactly as message_json() answers it (files, cover, meta, edit, quotes)", async () => {
     // The chat list writes lastMessage out in its statement (src/chats/queries.ts); message_json()
     // in drizzle/0001_sql_functions.sql answers the message routes: the two must agree.
     const [a, b] = [await t.user(), await t.user()];
@@ -526,6 +526,9 @@ describe('DELETE /chats/:id/messages/:messageId', () => {
     const list = await api(t, b, 'GET', '/chats');
     const shown = list.json().chats.find((c: { _id: string }) => c._id === chatId);
     expect(shown.lastMessage).toEqual(message);
+    // Message pages write the same JSON in their statement too.
+    const page = await api(t, b, 'GET', `/chats/${chatId}/messages`);
+    expect(page.json().messages[0]).toEqual(message);
   });
 
   it('moves lastMessage to the newest live message, recomputes activity, and unread leaves the deleted one out', async () => {
