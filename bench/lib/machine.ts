@@ -146,7 +146,12 @@ export function findPid(needle: string): number | null {
   return null;
 }
 
-/** CPU seconds used so far by a process and all its descendants (PostgreSQL's backends). */
+/**
+ * CPU seconds used so far by a process and all its descendants (PostgreSQL's backends), including
+ * descendants that have exited and been reaped (cutime/cstime): a backend whose client
+ * disconnected before the second reading (P3's direct baseline, a fresh process per round) still
+ * counts.
+ */
 export function treeCpuSeconds(root: number): number {
   const procs = new Map<number, { ppid: number; ticks: number }>();
   for (const name of readdirSync('/proc')) {
@@ -154,7 +159,10 @@ export function treeCpuSeconds(root: number): number {
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      procs.set(Number(name), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+      procs.set(Number(name), {
+        ppid: Number(fields[1]),
+        ticks: Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]),
+      });
     } catch {
       // gone
     }
