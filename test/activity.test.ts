@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows, sql } from '../src/db/client.js';
 import { nextEvent, startApp, type TestApp, type TestUser } from './helpers/app.js';
-import { api, groupChat, send } from './helpers/messages-fixtures.js';
-import { waitFor } from './chats-fixtures.js';
+import { api, follow, groupChat, send } from './helpers/messages-fixtures.js';
+import { multipart, waitFor } from './chats-fixtures.js';
 
 const REFRESH_MS = 300;
 let t: TestApp;
@@ -120,5 +120,88 @@ describe('chat list order after a message', () => {
     expect(state.pending).toBe(false);
     expect(state.activities).toEqual(Array(4).fill(message.at));
     expect(await firstChat(a)).toBe(chat.id);
+  });
+});
+
+// Every other write that moves a large chat's activity takes the same after-commit path: the
+// request rewrites no other participant's copy (a slow window shows it), and the copies follow.
+describe('chat list order after other writes to a large chat', () => {
+  const SLOW_MS = 2500;
+  let slow: TestApp;
+  beforeAll(async () => {
+    // The first app shares the database: its sweep would rewrite the flagged chats early.
+    await t.deps.activity.stop();
+    slow = await startApp({ ACTIVITY_INLINE_MAX: '3', ACTIVITY_REFRESH_MS: String(SLOW_MS) });
+  });
+  afterAll(() => slow.close());
+
+  async function state(chatId: string): Promise<Activity & { updatedAt: string }> {
+    const [row] = await rows<Activity & { updatedAt: string }>(
+      slow.deps.database.db,
+      sql`select c.activity_pending as pending, iso(c.last_message_at) as "lastMessageAt", iso(c.updated_at) as "updatedAt",
+            (select json_agg(iso(p.activity_at)) from participants p where p.chat_id = c.id) as activities
+          from chats c where c.id = ${chatId}`,
+    );
+    return row;
+  }
+
+  /** PUT /chats/:id takes multipart/form-data (the photo). */
+  function rename(user: TestUser, chatId: string, name: string) {
+    const form = multipart({ name });
+    return slow.app.inject({ method: 'PUT', url: `/chats/${chatId}`, headers: { ...user.auth, ...form.headers }, payload: form.payload });
+  }
+
+  async function settledLarge(creator: TestUser, members: TestUser[]) {
+    const chat = await groupChat(slow, creator, members);
+    await waitFor(async () => (await state(chat.id)).pending === false, SLOW_MS + 3000);
+    return chat;
+  }
+
+  it('deleting the last message, a rename, a join: flagged in the request, rewritten after it', async () => {
+    const [a, b, c, d, e] = await Promise.all(Array.from({ length: 5 }, () => slow.user()));
+    const withMessages = await settledLarge(a, [b, c, d]);
+    const first = await send(slow, b, withMessages.id, { text: 'first' });
+    const last = await send(slow, c, withMessages.id, { text: 'last' });
+    await waitFor(async () => (await state(withMessages.id)).pending === false, SLOW_MS + 3000);
+    const quiet = await settledLarge(a, [b, c, d]); // no messages: its activity is updated_at
+
+    const socket = await slow.socket(d);
+    const deleted = nextEvent(socket, 'message-deleted');
+    const removed = await api(slow, c, 'DELETE', `/chats/${withMessages.id}/messages/${last._id}`);
+    expect(removed.statusCode, removed.body).toBeLessThan(300);
+    const renamed = await rename(a, quiet.id, 'renamed');
+    expect(renamed.statusCode, renamed.body).toBe(200);
+    expect((await deleted).message).toBe(last._id);
+
+    // Right after the requests: the chats flagged, no copy moved yet.
+    const afterDelete = await state(withMessages.id);
+    expect(afterDelete).toMatchObject({ pending: true, lastMessageAt: first.at });
+    expect(afterDelete.activities).toEqual(Array(4).fill(last.at));
+    const afterRename = await state(quiet.id);
+    expect(afterRename.pending).toBe(true);
+    expect(afterRename.activities.every((at) => at < afterRename.updatedAt)).toBe(true);
+
+    // A member joining (added by the admin) moves updated_at again: still one pending rewrite.
+    await follow(slow, a, e);
+    const added = await api(slow, a, 'POST', `/chats/${quiet.id}/participants/multiple`, { participants: [e.id] });
+    expect(added.statusCode, added.body).toBeLessThan(300);
+
+    await waitFor(
+      async () => (await state(withMessages.id)).pending === false && (await state(quiet.id)).pending === false,
+      SLOW_MS + 3000,
+    );
+    expect((await state(withMessages.id)).activities).toEqual(Array(4).fill(first.at));
+    const final = await state(quiet.id);
+    expect(final.activities).toEqual(Array(5).fill(final.updatedAt));
+  });
+
+  it('a small chat is still rewritten in the request', async () => {
+    const [a, b] = await Promise.all([slow.user(), slow.user()]);
+    const chat = await groupChat(slow, a, [b]);
+    const renamed = await rename(a, chat.id, 'renamed small');
+    expect(renamed.statusCode, renamed.body).toBe(200);
+    const now = await state(chat.id);
+    expect(now.pending).toBe(false);
+    expect(now.activities).toEqual(Array(2).fill(now.updatedAt));
   });
 });

@@ -403,11 +403,12 @@ export async function findConnection(
 
 /**
  * PUT /chats/:id: sets the given fields and updated_at, then the participants' activity_at copy
- * (coalesce(last_message_at, updated_at)) in the same transaction (src/db/schema.ts).
+ * (coalesce(last_message_at, updated_at)) as refreshActivity does (src/db/schema.ts).
  */
 export async function updateChat(
   tx: Db,
   chatId: string,
+  inlineMax: number,
   fields: {
     name?: string;
     category?: string;
@@ -417,7 +418,7 @@ export async function updateChat(
     photo?: string;
     photoKey?: string | null;
   },
-): Promise<string[]> {
+): Promise<{ userIds: string[]; pending: boolean }> {
   const sets: SQL[] = [sql`updated_at = now()`];
   if (fields.name !== undefined) sets.push(sql`name = ${fields.name}`);
   if (fields.category !== undefined) sets.push(sql`category = ${fields.category}`);
@@ -426,7 +427,7 @@ export async function updateChat(
   if (fields.allowPublicPost !== undefined) sets.push(sql`allow_public_post = ${fields.allowPublicPost}`);
   if (fields.photo !== undefined) sets.push(sql`photo = ${fields.photo}`, sql`photo_key = ${fields.photoKey ?? null}`);
   await tx.execute(sql`update chats set ${sql.join(sets, sql`, `)} where id = ${chatId}`);
-  return refreshActivity(tx, chatId);
+  return refreshActivity(tx, chatId, inlineMax);
 }
 
 /** Storage keys of the chat's message files (url and cover objects that are ours). */

@@ -324,7 +324,7 @@ export async function updateChat(deps: Deps, viewerId: string, chatId: string, f
       if (!(await requireParticipant(tx, chatId, viewerId)).isAdmin) {
         throw new AppError('NOT_AN_ADMIN', 'Only an admin can edit this chat');
       }
-      const participantIds = await q.updateChat(tx, chatId, {
+      const participants = await q.updateChat(tx, chatId, deps.config.limits.activityInlineMax, {
         name,
         category,
         tags: category !== undefined ? categoryTags(deps, category) : undefined,
@@ -333,8 +333,9 @@ export async function updateChat(deps: Deps, viewerId: string, chatId: string, f
         ...(stored ? { photo: stored.url, photoKey: stored.key } : {}),
       });
       if (stored) effects.deleteObject(locked.photoKey);
+      if (participants.pending) effects.refreshActivity(chatId);
       const chat = (await chatDocument(tx, chatId))!;
-      effects.emit(participantIds, 'chat-updated', { chat }, fields.socket);
+      effects.emit(participants.userIds, 'chat-updated', { chat }, fields.socket);
       return chat;
     });
   } catch (error) {

@@ -159,7 +159,7 @@ export async function setParticipantStatus(
     if (target.status === status) return participants.toParticipant(target);
 
     const participant = participants.toParticipant(await q.setParticipantStatus(tx, target.id, status));
-    await participants.touchChat(tx, chatId, 0);
+    if (await participants.touchChat(tx, chatId, 0, deps.config.limits.activityInlineMax)) effects.refreshActivity(chatId);
     effects.emit([target.userId], 'participant-status-updated', { chat: chatId, participant }, socket);
     const chatName = chat.name ?? 'the event chat';
     effects.push([target.userId], {

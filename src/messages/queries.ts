@@ -153,17 +153,34 @@ export async function insertMessageFiles(
 }
 
 /**
- * participants.activity_at = coalesce(chats.last_message_at, chats.updated_at) for every
- * participant of the chat (the chat list index, src/db/schema.ts). Returns the participants' user ids.
+ * After a write that may have moved the chat's activity (its last message, or updated_at of a chat
+ * without messages): participants.activity_at = coalesce(chats.last_message_at, chats.updated_at)
+ * for every participant whose copy differs (the chat list index, src/db/schema.ts), in this
+ * statement for a chat of at most `inlineMax` participants. A larger one is flagged
+ * activity_pending instead, and `pending` says to schedule its rewrite after the commit
+ * (effects.refreshActivity, src/messages/activity.ts), as a message into it does. Returns every
+ * participant's user id.
  */
-export async function refreshActivity(tx: Db, chatId: string): Promise<string[]> {
-  const result = await rows<{ userId: string }>(
+export async function refreshActivity(
+  tx: Db,
+  chatId: string,
+  inlineMax: number,
+): Promise<{ userIds: string[]; pending: boolean }> {
+  const result = await rows<{ userId: string; pending: boolean }>(
     tx,
-    sql`update participants p set activity_at = coalesce(c.last_message_at, c.updated_at)
-        from chats c where c.id = ${chatId} and p.chat_id = c.id
-        returning p.user_id as "userId"`,
+    sql`with c as (
+          select id, coalesce(last_message_at, updated_at) as activity,
+                 activity_pending or participants_count > ${inlineMax} as pending
+          from chats where id = ${chatId}),
+        flag as (
+          update chats set activity_pending = true from c
+          where chats.id = c.id and c.pending and not chats.activity_pending),
+        moved as (
+          update participants p set activity_at = c.activity from c
+          where p.chat_id = c.id and not c.pending and p.activity_at is distinct from c.activity)
+        select p.user_id as "userId", c.pending from participants p join c on p.chat_id = c.id`,
   );
-  return result.map((r) => r.userId);
+  return { userIds: result.map((r) => r.userId), pending: result[0]?.pending ?? false };
 }
 
 export async function participantUserIds(db: Db, chatId: string): Promise<string[]> {

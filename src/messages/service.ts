@@ -43,7 +43,7 @@ export async function postMessage(
   // With files, a blank caption is stored as no text.
   const text = isBlank(input.text) ? null : input.text!;
 
-  const { message, activityPending } = await transaction(deps, async (tx, effects) => {
+  return transaction(deps, async (tx, effects) => {
     const access = await q.postingAccess(tx, chatId, viewerId);
     if (!access) throw new AppError('CHAT_NOT_FOUND', 'No such chat');
     const participant = access.participant;
@@ -79,6 +79,9 @@ export async function postMessage(
       })),
     );
     const message = files.length > 0 ? await q.messageJson(tx, id) : written.message;
+    // A large chat: the sender's list is in order already; the others' follow within
+    // ACTIVITY_REFRESH_MS (src/messages/activity.ts).
+    if (written.activityPending) effects.refreshActivity(chatId);
 
     effects.emit(participantIds, 'message-created', { message }, input.socket);
     // Online users get the socket event; a push goes only to those with no socket anywhere
@@ -95,12 +98,8 @@ export async function postMessage(
         body: truncate(access.isGroup ? `${message.user.name}: ${what}` : what, PUSH_BODY_MAX),
       });
     }
-    return { message, activityPending: written.activityPending };
+    return message;
   });
-  // A large chat: the sender's list is in order already; the others' follow within
-  // ACTIVITY_REFRESH_MS (src/messages/activity.ts).
-  if (activityPending) deps.activity.schedule(chatId);
-  return message;
 }
 
 function truncate(text: string, max: number): string {
@@ -177,9 +176,14 @@ export async function deleteMessage(
     for (const key of keys) if (!inUse.has(key)) effects.deleteObject(key);
 
     // rulings.md 12: lastMessage is the newest live message; activity follows it (src/db/schema.ts).
-    const participantIds = (await q.moveLastMessageFrom(tx, chatId, messageId))
-      ? await q.refreshActivity(tx, chatId)
-      : await q.participantUserIds(tx, chatId);
+    let participantIds: string[];
+    if (await q.moveLastMessageFrom(tx, chatId, messageId)) {
+      const participants = await q.refreshActivity(tx, chatId, deps.config.limits.activityInlineMax);
+      if (participants.pending) effects.refreshActivity(chatId);
+      participantIds = participants.userIds;
+    } else {
+      participantIds = await q.participantUserIds(tx, chatId);
+    }
     effects.emit(participantIds, 'message-deleted', { chat: chatId, message: messageId }, input.socket);
   });
 }

@@ -91,16 +91,25 @@ export async function setAdmin(db: Db, participantId: string, isAdmin: boolean):
  * After a membership or role change: the chat document changed, so updatedAt moves and
  * participants_count follows; every participant's activity_at stays
  * coalesce(last_message_at, updated_at) (src/db/schema.ts), which only moves for chats
- * without messages.
+ * without messages. A chat of more than `inlineMax` participants whose activity moved is flagged
+ * activity_pending instead of rewritten here: true means to schedule the rewrite after the commit
+ * (effects.refreshActivity, src/messages/activity.ts).
  */
-export async function touchChat(db: Db, chatId: string, participantsDelta: number): Promise<void> {
-  await db.execute(sql`
-    with chat as (
-      update chats set updated_at = now(), participants_count = participants_count + ${participantsDelta}
-      where id = ${chatId}
-      returning id, coalesce(last_message_at, updated_at) as activity)
-    update participants p set activity_at = chat.activity from chat
-    where p.chat_id = chat.id and p.activity_at is distinct from chat.activity`);
+export async function touchChat(db: Db, chatId: string, participantsDelta: number, inlineMax: number): Promise<boolean> {
+  const row = await one<{ pending: boolean }>(
+    db,
+    sql`with chat as (
+          update chats set updated_at = now(), participants_count = participants_count + ${participantsDelta},
+                 activity_pending = activity_pending
+                   or (last_message_at is null and participants_count + ${participantsDelta} > ${inlineMax})
+          where id = ${chatId}
+          returning id, coalesce(last_message_at, updated_at) as activity, activity_pending as pending),
+        moved as (
+          update participants p set activity_at = chat.activity from chat
+          where p.chat_id = chat.id and not chat.pending and p.activity_at is distinct from chat.activity)
+        select pending from chat`,
+  );
+  return row?.pending ?? false;
 }
 
 /** The user stopped seeing the chat (schema.ts chat_removals), so a client catching up learns of it. */

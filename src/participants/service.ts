@@ -84,7 +84,7 @@ export async function addParticipant(
     if (isUniqueViolation(error)) throw new AppError('ALREADY_PARTICIPANT', 'Already a participant of this chat');
     throw error;
   }
-  await q.touchChat(tx, chatId, 1);
+  if (await q.touchChat(tx, chatId, 1, deps.config.limits.activityInlineMax)) effects.refreshActivity(chatId);
   await q.clearRemovals(tx, [userId], chatId);
   await awardScore(tx, effects, deps, userId, 'join-group-chat', chatId, socket);
 
@@ -139,7 +139,7 @@ export async function addMany(
     );
     if (added.length === 0) return [];
     const addedIds = added.map((p) => p.userId);
-    await q.touchChat(tx, chatId, added.length);
+    if (await q.touchChat(tx, chatId, added.length, deps.config.limits.activityInlineMax)) effects.refreshActivity(chatId);
     await q.clearRemovals(tx, addedIds, chatId);
 
     const document = await emitChatUpdated(tx, effects, chatId, addedIds, socket);
@@ -169,7 +169,7 @@ export async function remove(deps: Deps, viewerId: string, chatId: string, parti
     if (target.isAdmin) await requireAnotherAdmin(tx, chatId);
 
     await q.deleteParticipant(tx, target.id);
-    await q.touchChat(tx, chatId, -1);
+    if (await q.touchChat(tx, chatId, -1, deps.config.limits.activityInlineMax)) effects.refreshActivity(chatId);
     await q.recordRemoval(tx, target.userId, chatId);
 
     const remaining = await q.participantUserIds(tx, chatId);
@@ -215,7 +215,7 @@ export async function setAdmin(
     if (!isAdmin) await requireAnotherAdmin(tx, chatId);
 
     const participant = q.toParticipant(await q.setAdmin(tx, target.id, isAdmin));
-    await q.touchChat(tx, chatId, 0);
+    if (await q.touchChat(tx, chatId, 0, deps.config.limits.activityInlineMax)) effects.refreshActivity(chatId);
     const event = isAdmin ? 'chat-admin-access-granted' : 'chat-admin-access-removed';
     effects.emit([target.userId], event, { chat: chatId, participant }, socket);
     await emitChatUpdated(tx, effects, chatId, [target.userId], socket);

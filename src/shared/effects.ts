@@ -24,6 +24,7 @@ export class Effects {
   private readonly pushes: { userIds: string[]; message: PushMessage }[] = [];
   private readonly objectKeys: string[] = [];
   private readonly staleLists = new Set<string>();
+  private readonly activityChats = new Set<string>();
   private deleteIds: number[] = [];
 
   /** A socket event to every socket of these users, but `exceptSocket` (rulings.md 7). */
@@ -51,6 +52,14 @@ export class Effects {
     for (const id of userIds) this.staleLists.add(id);
   }
 
+  /**
+   * After commit, has the participants' list-order copies of this large chat rewritten
+   * (src/messages/activity.ts): for a write that flagged it activity_pending.
+   */
+  refreshActivity(chatId: string): void {
+    this.activityChats.add(chatId);
+  }
+
   /** Writes the outbox rows; runs as the transaction's last statements. */
   async persist(tx: Db): Promise<void> {
     const pushRows = this.pushes.flatMap(({ userIds, message }) =>
@@ -73,13 +82,14 @@ export class Effects {
   }
 
   /** After commit: sockets now, and the workers woken for the rows persist() wrote. */
-  fire(deps: Pick<Deps, 'realtime' | 'chatLists' | 'pushWorker' | 'objectDeleter'>): void {
+  fire(deps: Pick<Deps, 'realtime' | 'chatLists' | 'pushWorker' | 'objectDeleter' | 'activity'>): void {
     // Before the events: a client that reacts to one by asking GET /chats must not get a stale
     // answer (src/chats/list-cache.ts).
     if (this.staleLists.size > 0) deps.chatLists.invalidate(this.staleLists);
     for (const e of this.events) {
       deps.realtime.notify(e.userIds, e.event, e.payload, { exceptSocket: e.exceptSocket });
     }
+    for (const chatId of this.activityChats) deps.activity.schedule(chatId);
     if (this.pushes.length > 0) deps.pushWorker.wake();
     if (this.deleteIds.length > 0) deps.objectDeleter.deleteNow(this.deleteIds);
   }
@@ -89,7 +99,7 @@ export class Effects {
  * Runs `work` in one transaction; its effects fire after commit and never after a rollback.
  */
 export async function transaction<T>(
-  deps: Pick<Deps, 'database' | 'realtime' | 'chatLists' | 'pushWorker' | 'objectDeleter'>,
+  deps: Pick<Deps, 'database' | 'realtime' | 'chatLists' | 'pushWorker' | 'objectDeleter' | 'activity'>,
   work: (tx: Db, effects: Effects) => Promise<T>,
 ): Promise<T> {
   const effects = new Effects();
