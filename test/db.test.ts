@@ -3,7 +3,8 @@
 // it), read-modify-write under FOR UPDATE keeps invariants, and unique violations, ON CONFLICT and
 // row locks answer alike.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { one, rows, sql, type Db } from '../src/db/client.js';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import { compiledSql, one, renderPlain, rows, sql, textArray, type Db } from '../src/db/client.js';
 import { users } from '../src/db/schema.js';
 import { isForeignKeyViolation, isUniqueViolation, pgErrorCode } from '../src/shared/errors.js';
 import { newId } from '../src/shared/ids.js';
@@ -225,5 +226,43 @@ describe('the same answers on both databases', () => {
                  iso('2025-09-25T12:52:56.5+02:00'::timestamptz) as b, iso(now()) as now`,
     );
     expect(row).toEqual({ a: '2025-09-25T10:52:56.333Z', b: '2025-09-25T10:52:56.500Z', now: expect.stringMatching(/Z$/) });
+  });
+});
+
+// rows() hands statements of plain text and values to postgres.js itself (src/db/client.ts
+// renderPlain): the same text and parameters as drizzle renders, or drizzle's path.
+describe('renderPlain', () => {
+  const dialect = new PgDialect();
+  const fragment = compiledSql<[string]>(1, (a) => sql`(select ${a}::text as a)`);
+
+  it('renders as drizzle does: nested fragments, raw text, joins, text arrays, null, numbers', () => {
+    const id = newId();
+    const queries = [
+      sql`select 1`,
+      sql`select * from users where id = ${id} and score > ${3} and ${true} and ${null} is null`,
+      sql`with x as ${fragment('f')} select x.a, ${sql.raw('2')}, ${'text'} from x where x.a = any(${textArray(['a', 'b"c'])})`,
+      sql`update chats set ${sql.join([sql`name = ${'n'}`, sql`restricted = ${false}`], sql`, `)} where id = ${id}`,
+      sql`select ${undefined}1`,
+    ];
+    for (const query of queries) {
+      const drizzle = dialect.sqlToQuery(query);
+      expect(renderPlain(query)).toEqual({ text: drizzle.sql, params: drizzle.params });
+    }
+  });
+
+  it('leaves columns, arrays, dates and inlined params to drizzle', () => {
+    expect(renderPlain(sql`select ${users.id} from users`)).toBeNull();
+    expect(renderPlain(sql`select 1 where 1 in ${[1, 2]}`)).toBeNull();
+    expect(renderPlain(sql`select ${new Date()}`)).toBeNull();
+    expect(renderPlain(sql`select ${sql`${'x'}`.inlineParams()}`)).toBeNull();
+  });
+
+  it('gives the same rows as drizzle on both databases', async () => {
+    const id = await newUser(7);
+    const query = sql`select id, score, iso(created_at) as "createdAt", ${'x'}::text as x from users where id = ${id}`;
+    const direct = await rows(db(), query);
+    const result: any = await db().execute(query);
+    expect(direct).toEqual(Array.isArray(result) ? [...result] : result.rows);
+    expect(direct[0]).toMatchObject({ id, score: 7, x: 'x' });
   });
 });

@@ -70,17 +70,12 @@ async function postMessage(chatId, userId, text) {
     // Nobody is online in P3: every other participant gets a push row (src/shared/effects.ts).
     const others = access.memberIds.filter((u) => u !== userId);
     if (others.length > 0) {
-      const values = [];
-      const params = [];
-      for (const other of others) {
-        params.push(other, 'message-created', chatId, access.name ?? message.user.name, `${message.user.name}: ${text}`);
-        const n = params.length;
-        values.push(`(default, $${n - 4}, $${n - 3}, $${n - 2}, $${n - 1}, $${n}, default, default, default, default, default, default, default)`);
-      }
       await tx.unsafe(
-        `insert into "push_outbox" ("id", "user_id", "event", "chat_id", "title", "body", "attempts", "next_attempt_at",
-          "delivered_tokens", "sent_at", "failed_at", "last_error", "created_at") values ${values.join(', ')}`,
-        params,
+        `insert into push_outbox (user_id, event, chat_id, title, body)
+            select u, $1, $2, $3, $4
+            from unnest($5::text[]) as u`,
+        ['message-created', chatId, access.name ?? message.user.name, `${message.user.name}: ${text}`,
+          '{' + others.map((o) => `"${o}"`).join(',') + '}'],
         { prepare: true },
       );
     }
