@@ -4,11 +4,13 @@
 // the cache turned off.
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
+import { Server } from 'socket.io';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ChatListCache, KEYS_PER_USER } from '../src/chats/list-cache.js';
 import { sql } from '../src/db/client.js';
-import { CHAT_LISTS_CHANNEL } from '../src/realtime/redis.js';
+import { CHAT_LISTS_CHANNEL, createSocketAdapter } from '../src/realtime/redis.js';
+import { userRoom } from '../src/realtime/server.js';
 import { transaction } from '../src/shared/effects.js';
 import { profileChanged } from '../src/users/service.js';
 import { createChat, follow, group, multipart, oneToOne, postMessage, waitFor } from './chats-fixtures.js';
@@ -499,6 +501,41 @@ describe('invalidations through Redis (one node, its own Redis)', () => {
       expect(node.deps.chatLists.get(a.id, key())).toBeDefined();
     } finally {
       subscriber.disconnect();
+    }
+  });
+
+  it("an event to users is not published: the other nodes drop their lists when the adapter hands them the event (not for typing)", async () => {
+    const [a, b, c] = [await node.user(), await node.user(), await node.user()];
+    const subscriber = client.duplicate();
+    const published: string[][] = [];
+    subscriber.on('message', (_channel: string, text: string) => published.push(JSON.parse(text).users));
+    await subscriber.subscribe(CHAT_LISTS_CHANNEL);
+    // Another node: a Socket.IO server on the same Redis streams adapter, in this process.
+    const otherRedis = new Redis(redis.url);
+    const other = new Server({ adapter: createSocketAdapter(otherRedis) });
+    try {
+      await primeOn(a);
+      await primeOn(b);
+      await primeOn(c);
+      // An event from this node: dropped here, nothing published.
+      node.deps.realtime.notify([a.id], 'chat-updated', { chat: {} });
+      expect(node.deps.chatLists.get(a.id, key())).toBeUndefined();
+      node.deps.chatLists.invalidate([c.id]); // a change with no event: published
+      await waitFor(async () => published.length > 0, 2000);
+      expect(published).toEqual([[c.id]]);
+
+      // Events from the other node: b's list dropped here by the message, not by the typing.
+      await primeOn(a);
+      await primeOn(c);
+      other.to(userRoom(a.id)).emit('typing', { chat: 'x', user: b.id });
+      other.to([userRoom(b.id), 'another-room']).emit('message-created', { message: {} });
+      await waitFor(async () => node.deps.chatLists.get(b.id, key()) === undefined, 3000);
+      expect(node.deps.chatLists.get(a.id, key())).toBeDefined();
+      expect(node.deps.chatLists.get(c.id, key())).toBeDefined();
+    } finally {
+      subscriber.disconnect();
+      await other.of('/').adapter.close();
+      otherRedis.disconnect();
     }
   });
 

@@ -5,12 +5,20 @@
 //   change a client can see in its list comes with an event to it;
 // - presence announcements drop the lists of the user's contacts (the answer shows isOnline);
 // - writes that change lists silently say so through effects.staleChatLists (src/shared/effects.ts);
-// - with Redis, every invalidation is also published to the other nodes (src/realtime/redis.ts).
+// - with Redis, the other nodes drop a user's lists when the socket adapter hands them an event to
+//   the user, before their sockets get it; invalidations without an event are published
+//   (src/realtime/redis.ts).
 // The TTL only bounds the damage of an invalidation lost between nodes.
 
-/** What every part of the service uses: drop these users' cached chat lists, on every node. */
+/** What every part of the service uses to drop users' cached chat lists. */
 export interface ChatListInvalidation {
+  /** On every node. */
   invalidate(userIds: Iterable<string>): void;
+  /**
+   * On this node only: for a change that sends these users a socket event, which carries the
+   * invalidation to the other nodes (src/realtime/redis.ts dropListsOnRemoteBroadcasts).
+   */
+  drop(userIds: Iterable<string>): void;
 }
 
 /** The GET /chats query the cache is keyed on (search is never cached). */

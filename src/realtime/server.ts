@@ -10,6 +10,13 @@ import type { NotifyOptions, Presence, Realtime } from './port.js';
 
 export const userRoom = (userId: string) => `user:${userId}`;
 
+/** The user of a userRoom, or null for another room. */
+export const roomUser = (room: unknown): string | null =>
+  typeof room === 'string' && room.startsWith('user:') ? room.slice(5) : null;
+
+/** Events that change nothing a chat list shows: they drop no cached list anywhere. */
+export const LIST_NEUTRAL_EVENTS: ReadonlySet<string> = new Set(['typing']);
+
 export interface SocketServerOptions {
   httpServer: HttpServer;
   tokens: TokenService;
@@ -75,13 +82,14 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
 
   const announce = async (userId: string, isOnline: boolean) => {
     // The user's own list shows their isOnline too; the presence store has changed already, so
-    // a list filled from now on reads the new state.
+    // a list filled from now on reads the new state. No event goes to the user: published.
     options.chatLists.invalidate([userId]);
     try {
       const contacts = await options.contactsOf(userId);
       if (contacts.length > 0) {
-        // Their lists show this user's isOnline: dropped before they hear of the change.
-        options.chatLists.invalidate(contacts);
+        // Their lists show this user's isOnline: dropped before they hear of the change (on the
+        // other nodes, by the event itself).
+        options.chatLists.drop(contacts);
         io.to(contacts.map(userRoom)).emit('presence', { user: userId, isOnline });
       }
     } catch (error) {
@@ -137,8 +145,9 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
     notify(userIds: string[], event: string, payload: unknown, notifyOptions?: NotifyOptions) {
       if (userIds.length === 0) return;
       // Every change a client can see in its chat list comes with an event to it: its cached list
-      // is dropped (on every node) before the event leaves, whatever exceptSocket says.
-      options.chatLists.invalidate(userIds);
+      // is dropped before the event leaves, whatever exceptSocket says; on the other nodes, when
+      // the adapter hands them the event (src/realtime/redis.ts dropListsOnRemoteBroadcasts).
+      options.chatLists.drop(userIds);
       let target = io.to(userIds.map(userRoom));
       if (notifyOptions?.exceptSocket) target = target.except(notifyOptions.exceptSocket);
       target.emit(event, payload);
