@@ -111,6 +111,27 @@ async function startProcess(options: StartOptions): Promise<Server> {
   };
 }
 
+/**
+ * The service's error log lines (pino level 50 and up) in `output`, shortened to what says what
+ * went wrong, at most `max`: a 5xx counted by a load generator is explained in the report.
+ */
+export function loggedErrors(output: string, max = 5): string[] {
+  const found: string[] = [];
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{') || !line.includes('"level":')) continue;
+    try {
+      const entry = JSON.parse(line) as { level?: number; msg?: string; err?: { type?: string; code?: string; message?: string } };
+      if ((entry.level ?? 0) < 50) continue;
+      const err = entry.err ? ` (${[entry.err.type, entry.err.code, entry.err.message].filter(Boolean).join(' ')})` : '';
+      found.push(`${entry.msg ?? ''}${err}`.slice(0, 300));
+      if (found.length >= max) break;
+    } catch {
+      // not a log line
+    }
+  }
+  return found;
+}
+
 export interface Infra {
   databaseUrl: string;
   redisUrl: string;

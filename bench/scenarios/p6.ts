@@ -5,7 +5,7 @@
 // 1,000-member fan-out group (their chats are groups of 5-7 and one-to-ones).
 import { type Context } from '../lib/context.js';
 import { cpuSecondsOf, treeCpuSeconds } from '../lib/machine.js';
-import { startLoad, startService } from '../lib/procs.js';
+import { loggedErrors, startLoad, startService } from '../lib/procs.js';
 import { fmt } from '../lib/stats.js';
 import { table, type Report } from '../lib/report.js';
 import { signTokens } from '../lib/tokens.js';
@@ -146,6 +146,7 @@ export async function p6(ctx: Context): Promise<Report> {
     ),
     '',
     `- requests ${result.totalRequests.toLocaleString('en-US')}, errors ${result.totalErrors}${result.totalErrors ? ` (${JSON.stringify(result.errors)})` : ''}`,
+    ...loggedErrors(service.output()).map((line) => `- the service logged: \`${line}\``),
     `- **users reached (target ≥ 5,000): ${result.reached.toLocaleString('en-US')}**${capped ? ' (no threshold broke: the ramp ended first)' : `; broke at the next step: ${result.brokenBy}`} — ${verdict(result.reached >= 5000)}`,
     ...(profile ? ['', profile] : []),
   ].join('\n');
