@@ -5,14 +5,16 @@
 // 1,000 rows costs PostgreSQL ~45 ms: once per message it would hold back the message's delivery,
 // and a group with ten messages a second would need more than a core for it alone. The
 // participants got each message's socket event at once; only the list order of the others lags,
-// by at most ACTIVITY_REFRESH_MS. A sweep finishes what a node that died meanwhile left.
+// by at most ACTIVITY_REFRESH_MS. Every other write that moves a large chat's activity (its last
+// message deleted, an edit or a membership change of a chat without messages) flags it the same
+// way (effects.refreshActivity). A sweep finishes what a node that died meanwhile left.
 import type { FastifyBaseLogger } from 'fastify';
 import type { Database } from '../db/client.js';
 import type { Deps } from '../shared/deps.js';
 import { pendingActivityChats, refreshPendingActivity } from './queries.js';
 
 export interface ActivityRefresher {
-  /** The chat's participants' order is to be rewritten (a message into it committed). */
+  /** The chat's participants' order is to be rewritten (a write flagged it activity_pending and committed). */
   schedule(chatId: string): void;
   /** Rewrites every chat still flagged in the database; returns how many it rewrote. */
   sweep(): Promise<number>;

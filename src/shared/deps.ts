@@ -19,7 +19,7 @@ export interface Deps {
    * invalidate(userIds) for a change of those users' lists that sends them no socket event.
    */
   chatLists: ChatListCache;
-  /** Rewrites the participants' chat-list order of large chats after their messages. */
+  /** Rewrites the participants' chat-list order of large chats after the writes that move it. */
   activity: ActivityRefresher;
   storage: Storage;
   pushWorker: PushWorker;
