@@ -7,6 +7,7 @@
 // BENCH_QUIET_WAIT_MS, BENCH_PROFILE=1 (add a --cpu-prof run and its summary), BENCH_RESEED=1,
 // BENCH_SKIP_BUILD=1, BENCH_DATA_DIR. `--seed-only` (npm run bench:seed) seeds and stops.
 import { createContext, type Context } from './lib/context.js';
+import { cpuReferenceMs, cpuTicks } from './lib/machine.js';
 import { writeReport, type Report } from './lib/report.js';
 type Scenario = (ctx: Context) => Promise<Report>;
 const SCENARIOS: Record<string, () => Promise<Scenario>> = {
@@ -45,6 +46,10 @@ try {
     let overran = false;
     try {
       const scenario = await SCENARIOS[name]();
+      // The VM's speed before, and the hypervisor's steal during the scenario, for its section.
+      const referenceMs = cpuReferenceMs();
+      const ticksBefore = cpuTicks();
+      ctx.log(`${name}: CPU reference ${referenceMs.toFixed(0)} ms (SHA-256 of 64 MB)`);
       const report = await Promise.race([
         scenario(ctx),
         new Promise<never>((_, reject) => {
@@ -54,6 +59,9 @@ try {
           }, SCENARIO_LIMIT_MS);
         }),
       ]);
+      const ticksAfter = cpuTicks();
+      const total = ticksAfter.total - ticksBefore.total;
+      ctx.vm = { referenceMs, stealShare: total > 0 ? (ticksAfter.steal - ticksBefore.steal) / total : null };
       writeReport(ctx, report);
       console.log(`\n${report.markdown}\n`);
     } catch (error) {

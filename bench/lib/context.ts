@@ -39,6 +39,8 @@ export interface Context extends Infra {
   /** The postmaster: its tree is every PostgreSQL process. */
   pgPid: number;
   redisPid: number | null;
+  /** The VM's state around the scenario being run (bench/run.ts), for its section. */
+  vm: { referenceMs: number; stealShare: number | null } | null;
   log(line: string): void;
   /** Our processes besides the orchestrator's children: PostgreSQL and Redis. */
   close(): Promise<void>;
@@ -86,6 +88,7 @@ export async function createContext(): Promise<Context> {
       pgLog: pg.log,
       pgPid,
       redisPid,
+      vm: null,
       rounds: intEnv('BENCH_ROUNDS', scale.name === 'full' ? 8 : 2),
       roundSeconds: intEnv('BENCH_ROUND_SECONDS', scale.name === 'full' ? 5 : 2),
       // Per measurement; with the redo budget below this keeps every scenario within ~3 minutes.

@@ -1,5 +1,6 @@
 // The machine: what it is, and whether anything but the benchmark is using its CPU
 // (shared/BENCHMARKING.md: wait for a quiet machine; redo a round another process disturbed).
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -181,4 +182,25 @@ export function treeCpuSeconds(root: number): number {
   let ticks = 0;
   for (const pid of tree) ticks += procs.get(pid)?.ticks ?? 0;
   return ticks / TICKS_PER_SECOND;
+}
+
+/**
+ * How fast this VM is right now: milliseconds to SHA-256 64 MB on one core (lower is faster). The
+ * machines are shared: the same statement ran 1.8× slower at one hour than at another, and a
+ * section's figures are read against this.
+ */
+export function cpuReferenceMs(): number {
+  const block = Buffer.alloc(16 * 1024 * 1024, 7);
+  const started = performance.now();
+  for (let i = 0; i < 4; i++) createHash('sha256').update(block).digest();
+  return performance.now() - started;
+}
+
+/** Ticks of all CPUs so far, and those stolen by the hypervisor (/proc/stat). */
+export function cpuTicks(): { total: number; steal: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+  const values = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal guest guest_nice; guest time is in user already.
+  const total = values.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { total, steal: values[7] ?? 0 };
 }

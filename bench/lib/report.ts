@@ -25,6 +25,12 @@ export function machineMarkdown(ctx: Context): string {
     `- node ${m.node}, ${m.postgres}, ${m.redis}`,
     `- seed: ${JSON.stringify(ctx.seed.counts)}`,
     `- pinning: service and baselines \`taskset -c 0\`, load generators \`taskset -c 1\`; PostgreSQL and Redis unpinned (both cores)`,
+    ...(ctx.vm
+      ? [
+          `- VM: CPU reference ${ctx.vm.referenceMs.toFixed(0)} ms before the scenario (SHA-256 of 64 MB on one core; lower is faster)` +
+            (ctx.vm.stealShare === null ? '' : `, CPU stolen by the hypervisor during it ${(ctx.vm.stealShare * 100).toFixed(1)}%`),
+        ]
+      : []),
   ].join('\n');
 }
 
