@@ -2,7 +2,7 @@
 // are one round trip each and build their JSON in the database.
 import { compiledSql, one, rows, sql, textArray, type Db } from '../db/client.js';
 import { jsonObject, userBriefText } from '../db/json.js';
-import { liveMessageText, refreshActivity } from '../messages/queries.js';
+import { liveMessageText } from '../messages/queries.js';
 import type { SQL } from 'drizzle-orm';
 import type { UserBrief } from '../shared/schemas.js';
 import type { ChatDocument, LastMessage } from './view.js';
@@ -402,13 +402,12 @@ export async function findConnection(
 }
 
 /**
- * PUT /chats/:id: sets the given fields and updated_at, then the participants' activity_at copy
- * (coalesce(last_message_at, updated_at)) as refreshActivity does (src/db/schema.ts).
+ * PUT /chats/:id: sets the given fields and updated_at (the participants' activity_at copies
+ * follow through refreshChatActivity, src/messages/activity.ts).
  */
 export async function updateChat(
   tx: Db,
   chatId: string,
-  inlineMax: number,
   fields: {
     name?: string;
     category?: string;
@@ -418,7 +417,7 @@ export async function updateChat(
     photo?: string;
     photoKey?: string | null;
   },
-): Promise<{ userIds: string[]; pending: boolean }> {
+): Promise<void> {
   const sets: SQL[] = [sql`updated_at = now()`];
   if (fields.name !== undefined) sets.push(sql`name = ${fields.name}`);
   if (fields.category !== undefined) sets.push(sql`category = ${fields.category}`);
@@ -427,7 +426,6 @@ export async function updateChat(
   if (fields.allowPublicPost !== undefined) sets.push(sql`allow_public_post = ${fields.allowPublicPost}`);
   if (fields.photo !== undefined) sets.push(sql`photo = ${fields.photo}`, sql`photo_key = ${fields.photoKey ?? null}`);
   await tx.execute(sql`update chats set ${sql.join(sets, sql`, `)} where id = ${chatId}`);
-  return refreshActivity(tx, chatId, inlineMax);
 }
 
 /** Storage keys of the chat's message files (url and cover objects that are ours). */

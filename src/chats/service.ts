@@ -1,5 +1,6 @@
 // The rules of the chat routes of chats-api.txt and rulings.md 9-15, 20-23, 28-29.
 import type { Deps } from '../shared/deps.js';
+import { refreshChatActivity } from '../messages/activity.js';
 import { transaction } from '../shared/effects.js';
 import { AppError, isForeignKeyViolation } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
@@ -324,7 +325,7 @@ export async function updateChat(deps: Deps, viewerId: string, chatId: string, f
       if (!(await requireParticipant(tx, chatId, viewerId)).isAdmin) {
         throw new AppError('NOT_AN_ADMIN', 'Only an admin can edit this chat');
       }
-      const participants = await q.updateChat(tx, chatId, deps.config.limits.activityInlineMax, {
+      await q.updateChat(tx, chatId, {
         name,
         category,
         tags: category !== undefined ? categoryTags(deps, category) : undefined,
@@ -332,10 +333,10 @@ export async function updateChat(deps: Deps, viewerId: string, chatId: string, f
         allowPublicPost,
         ...(stored ? { photo: stored.url, photoKey: stored.key } : {}),
       });
+      const participantIds = await refreshChatActivity(deps, tx, effects, chatId);
       if (stored) effects.deleteObject(locked.photoKey);
-      if (participants.pending) effects.refreshActivity(chatId);
       const chat = (await chatDocument(tx, chatId))!;
-      effects.emit(participants.userIds, 'chat-updated', { chat }, fields.socket);
+      effects.emit(participantIds, 'chat-updated', { chat }, fields.socket);
       return chat;
     });
   } catch (error) {

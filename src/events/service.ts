@@ -5,6 +5,7 @@ import * as chats from '../chats/queries.js';
 import { prepareGroup, translateMissingUser } from '../chats/service.js';
 import { chatDocument, loadChat, requireParticipant, type ChatDocument, type ParticipantDocument } from '../chats/view.js';
 import type { Db } from '../db/client.js';
+import { touchChat } from '../messages/activity.js';
 import * as participants from '../participants/queries.js';
 import type { Deps } from '../shared/deps.js';
 import { transaction, type Effects } from '../shared/effects.js';
@@ -159,7 +160,7 @@ export async function setParticipantStatus(
     if (target.status === status) return participants.toParticipant(target);
 
     const participant = participants.toParticipant(await q.setParticipantStatus(tx, target.id, status));
-    if (await participants.touchChat(tx, chatId, 0, deps.config.limits.activityInlineMax)) effects.refreshActivity(chatId);
+    await touchChat(deps, tx, effects, chatId, 0);
     effects.emit([target.userId], 'participant-status-updated', { chat: chatId, participant }, socket);
     const chatName = chat.name ?? 'the event chat';
     effects.push([target.userId], {

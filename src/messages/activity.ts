@@ -9,9 +9,29 @@
 // message deleted, an edit or a membership change of a chat without messages) flags it the same
 // way (effects.refreshActivity). A sweep finishes what a node that died meanwhile left.
 import type { FastifyBaseLogger } from 'fastify';
-import type { Database } from '../db/client.js';
+import type { Database, Db } from '../db/client.js';
+import * as participants from '../participants/queries.js';
 import type { Deps } from '../shared/deps.js';
-import { pendingActivityChats, refreshPendingActivity } from './queries.js';
+import type { Effects } from '../shared/effects.js';
+import { pendingActivityChats, refreshActivity, refreshPendingActivity } from './queries.js';
+
+/**
+ * In a write's transaction, after the chat's last message or (for a chat without messages)
+ * updated_at moved: the participants' order copies follow, in the transaction for a small chat,
+ * after the commit for a large one. Returns every participant's user id.
+ */
+export async function refreshChatActivity(deps: Deps, tx: Db, effects: Effects, chatId: string): Promise<string[]> {
+  const { userIds, pending } = await refreshActivity(tx, chatId, deps.config.limits.activityInlineMax);
+  if (pending) effects.refreshActivity(chatId);
+  return userIds;
+}
+
+/** In a membership or role change's transaction: participants/queries.ts touchChat, and the same. */
+export async function touchChat(deps: Deps, tx: Db, effects: Effects, chatId: string, participantsDelta: number): Promise<void> {
+  if (await participants.touchChat(tx, chatId, participantsDelta, deps.config.limits.activityInlineMax)) {
+    effects.refreshActivity(chatId);
+  }
+}
 
 export interface ActivityRefresher {
   /** The chat's participants' order is to be rewritten (a write flagged it activity_pending and committed). */

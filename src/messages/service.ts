@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { requireParticipant } from '../chats/view.js';
 import type { Deps } from '../shared/deps.js';
 import { transaction } from '../shared/effects.js';
+import { refreshChatActivity } from './activity.js';
 import { AppError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { objectKey } from '../storage/port.js';
@@ -176,14 +177,9 @@ export async function deleteMessage(
     for (const key of keys) if (!inUse.has(key)) effects.deleteObject(key);
 
     // rulings.md 12: lastMessage is the newest live message; activity follows it (src/db/schema.ts).
-    let participantIds: string[];
-    if (await q.moveLastMessageFrom(tx, chatId, messageId)) {
-      const participants = await q.refreshActivity(tx, chatId, deps.config.limits.activityInlineMax);
-      if (participants.pending) effects.refreshActivity(chatId);
-      participantIds = participants.userIds;
-    } else {
-      participantIds = await q.participantUserIds(tx, chatId);
-    }
+    const participantIds = (await q.moveLastMessageFrom(tx, chatId, messageId))
+      ? await refreshChatActivity(deps, tx, effects, chatId)
+      : await q.participantUserIds(tx, chatId);
     effects.emit(participantIds, 'message-deleted', { chat: chatId, message: messageId }, input.socket);
   });
 }

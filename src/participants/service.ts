@@ -3,6 +3,7 @@
 // role checks (already a participant, last admin) hold until commit.
 import { chatDocument, loadChat, requireParticipant, type ParticipantDocument } from '../chats/view.js';
 import type { Db } from '../db/client.js';
+import { touchChat } from '../messages/activity.js';
 import { awardScore } from '../score/service.js';
 import type { Deps } from '../shared/deps.js';
 import { transaction, type Effects } from '../shared/effects.js';
@@ -84,7 +85,7 @@ export async function addParticipant(
     if (isUniqueViolation(error)) throw new AppError('ALREADY_PARTICIPANT', 'Already a participant of this chat');
     throw error;
   }
-  if (await q.touchChat(tx, chatId, 1, deps.config.limits.activityInlineMax)) effects.refreshActivity(chatId);
+  await touchChat(deps, tx, effects, chatId, 1);
   await q.clearRemovals(tx, [userId], chatId);
   await awardScore(tx, effects, deps, userId, 'join-group-chat', chatId, socket);
 
@@ -139,7 +140,7 @@ export async function addMany(
     );
     if (added.length === 0) return [];
     const addedIds = added.map((p) => p.userId);
-    if (await q.touchChat(tx, chatId, added.length, deps.config.limits.activityInlineMax)) effects.refreshActivity(chatId);
+    await touchChat(deps, tx, effects, chatId, added.length);
     await q.clearRemovals(tx, addedIds, chatId);
 
     const document = await emitChatUpdated(tx, effects, chatId, addedIds, socket);
@@ -169,7 +170,7 @@ export async function remove(deps: Deps, viewerId: string, chatId: string, parti
     if (target.isAdmin) await requireAnotherAdmin(tx, chatId);
 
     await q.deleteParticipant(tx, target.id);
-    if (await q.touchChat(tx, chatId, -1, deps.config.limits.activityInlineMax)) effects.refreshActivity(chatId);
+    await touchChat(deps, tx, effects, chatId, -1);
     await q.recordRemoval(tx, target.userId, chatId);
 
     const remaining = await q.participantUserIds(tx, chatId);
@@ -215,7 +216,7 @@ export async function setAdmin(
     if (!isAdmin) await requireAnotherAdmin(tx, chatId);
 
     const participant = q.toParticipant(await q.setAdmin(tx, target.id, isAdmin));
-    if (await q.touchChat(tx, chatId, 0, deps.config.limits.activityInlineMax)) effects.refreshActivity(chatId);
+    await touchChat(deps, tx, effects, chatId, 0);
     const event = isAdmin ? 'chat-admin-access-granted' : 'chat-admin-access-removed';
     effects.emit([target.userId], event, { chat: chatId, participant }, socket);
     await emitChatUpdated(tx, effects, chatId, [target.userId], socket);

@@ -136,9 +136,10 @@ export interface ChatListBus {
 
 /**
  * Every invalidate() of `cache` (the changes that send the user no event) is published on
- * CHAT_LISTS_CHANNEL, on the command connection that also carries the socket adapter's XADDs. A dedicated subscriber connection applies the other nodes' invalidations
- * here. While it is down, invalidations are missed: the cache stops serving, and starts again
- * empty once the subscription is back.
+ * CHAT_LISTS_CHANNEL, on the command connection that also carries the socket adapter's XADDs. A
+ * dedicated subscriber connection applies the other nodes' invalidations here. While it is down,
+ * invalidations are missed: the cache stops serving, and starts again empty once the subscription
+ * is back.
  */
 export async function connectChatListBus(redis: Redis, cache: ChatListCache, log: FastifyBaseLogger): Promise<ChatListBus> {
   const node = randomUUID();
