@@ -9,10 +9,10 @@ import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ChatListCache, KEYS_PER_USER } from '../src/chats/list-cache.js';
 import { sql } from '../src/db/client.js';
+import { contactsOf } from '../src/realtime/queries.js';
 import { CHAT_LISTS_CHANNEL, createSocketAdapter } from '../src/realtime/redis.js';
 import { userRoom } from '../src/realtime/server.js';
 import { transaction } from '../src/shared/effects.js';
-import { profileChanged } from '../src/users/service.js';
 import { createChat, follow, group, multipart, oneToOne, postMessage, waitFor } from './chats-fixtures.js';
 import { settle, startApp, type TestApp, type TestUser } from './helpers/app.js';
 import { startNode, type NodeProcess } from './helpers/node-process.js';
@@ -388,7 +388,7 @@ describe('every change shows in the next GET /chats', () => {
     socket.disconnect();
   });
 
-  it("the other party's profile renamed (a write with no event: effects.staleChatLists through profileChanged)", async () => {
+  it("the other party's profile renamed (a write with no event: effects.staleChatLists of the user and their contacts)", async () => {
     const [a, b, c] = [await t.user(), await t.user(), await t.user()];
     const chat = await oneToOne(t, a, b);
     const shared = await group(t, c, [a]);
@@ -396,7 +396,8 @@ describe('every change shows in the next GET /chats', () => {
     expect(participantOf(chatIn(await prime(c), shared._id), a).user.name).toBe(a.name);
     await transaction(t.deps, async (tx, effects) => {
       await tx.execute(sql`update users set name = 'Renamed Person' where id = ${a.id}`);
-      await profileChanged(tx, effects, a.id);
+      // What a profile write must do (no route changes a profile yet): its users' lists are stale.
+      effects.staleChatLists([a.id, ...(await contactsOf(tx, a.id))]);
     });
     const shown = chatIn(await list(b), chat._id);
     expect(shown.name).toBe('Renamed Person');

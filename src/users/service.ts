@@ -1,9 +1,6 @@
 // Accounts and the social graph (supporting-api.md "Accounts").
 import { hash, verify } from '@node-rs/argon2';
-import type { Db } from '../db/client.js';
-import { contactsOf } from '../realtime/queries.js';
 import type { Deps } from '../shared/deps.js';
-import type { Effects } from '../shared/effects.js';
 import { AppError, isUniqueViolation } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import * as q from './queries.js';
@@ -83,14 +80,4 @@ export async function block(deps: Deps, viewerId: string, userId: string) {
 export async function unblock(deps: Deps, viewerId: string, userId: string) {
   await requireOther(deps, viewerId, userId, 'unblock');
   await q.unblock(deps.database.db, viewerId, userId);
-}
-
-/**
- * A change of the user's name, username or photo shows in the chat lists of the user and of
- * everyone sharing a chat with them (creator, user, participants' users, lastMessage.user) and
- * sends no socket event: whatever writes one calls this in its transaction, and those cached
- * GET /chats answers are dropped after commit (src/chats/list-cache.ts).
- */
-export async function profileChanged(tx: Db, effects: Effects, userId: string): Promise<void> {
-  effects.staleChatLists([userId, ...(await contactsOf(tx, userId))]);
 }
