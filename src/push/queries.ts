@@ -1,7 +1,18 @@
 // The push worker's SQL: a claimed batch costs two statements whatever its size (bench/RESULTS.md
 // P3/P6: one statement per outbox row made the worker half of all statements the service sent).
 import { rows, sql, textArray, type Db } from '../db/client.js';
+import type { PushMessage } from '../shared/effects.js';
 import type { OutboxMessage, PushDevice } from './sender.js';
+
+/** The outbox rows of one push to these users (effects.push): one statement, one text whatever their number. */
+export async function insertPushRows(tx: Db, userIds: string[], message: PushMessage): Promise<void> {
+  await rows(
+    tx,
+    sql`insert into push_outbox (user_id, event, chat_id, title, body)
+        select u, ${message.event}, ${message.chat ?? null}, ${message.title}, ${message.body}
+        from unnest(${textArray(userIds)}) as u`,
+  );
+}
 
 export interface ClaimedMessage extends OutboxMessage {
   attempts: number;

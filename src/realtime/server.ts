@@ -8,11 +8,12 @@ import type { ChatListInvalidation } from '../chats/list-cache.js';
 import { isId } from '../shared/ids.js';
 import type { NotifyOptions, Presence, Realtime } from './port.js';
 
-export const userRoom = (userId: string) => `user:${userId}`;
+const USER_ROOM = 'user:';
+export const userRoom = (userId: string) => USER_ROOM + userId;
 
 /** The user of a userRoom, or null for another room. */
 export const roomUser = (room: unknown): string | null =>
-  typeof room === 'string' && room.startsWith('user:') ? room.slice(5) : null;
+  typeof room === 'string' && room.startsWith(USER_ROOM) ? room.slice(USER_ROOM.length) : null;
 
 /** Events that change nothing a chat list shows: they drop no cached list anywhere. */
 export const LIST_NEUTRAL_EVENTS: ReadonlySet<string> = new Set(['typing']);

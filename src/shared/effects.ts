@@ -1,8 +1,9 @@
 // Side effects that leave the process (socket events, pushes, object deletes) are collected while
 // a service works and fire only after its transaction commits (STYLE.md 7). Pushes and object
 // deletes are written as rows in the same transaction, so a crash after commit loses neither.
-import { rows, sql, textArray, type Db } from '../db/client.js';
+import type { Db } from '../db/client.js';
 import { pendingObjectDeletes } from '../db/schema.js';
+import { insertPushRows } from '../push/queries.js';
 import type { Deps } from './deps.js';
 
 export interface PushMessage {
@@ -62,15 +63,7 @@ export class Effects {
 
   /** Writes the outbox rows; runs as the transaction's last statements. */
   async persist(tx: Db): Promise<void> {
-    // One statement per push, one text whatever the number of users (prepared once).
-    for (const { userIds, message } of this.pushes) {
-      await rows(
-        tx,
-        sql`insert into push_outbox (user_id, event, chat_id, title, body)
-            select u, ${message.event}, ${message.chat ?? null}, ${message.title}, ${message.body}
-            from unnest(${textArray(userIds)}) as u`,
-      );
-    }
+    for (const { userIds, message } of this.pushes) await insertPushRows(tx, userIds, message);
     if (this.objectKeys.length > 0) {
       const inserted = await tx
         .insert(pendingObjectDeletes)
