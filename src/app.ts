@@ -116,7 +116,7 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
     log,
     corsOrigins: config.corsOrigins,
     recoveryWindowMs: config.realtime.recoveryWindowMs,
-    adapter: redis ? createSocketAdapter(redis) : undefined,
+    adapter: redis ? createSocketAdapter(redis, log) : undefined,
     contactsOf: (userId) => contactsOf(database.db, userId),
     chatLists,
     chatPeers: (chatId, userId) => chatPeers(database.db, chatId, userId),

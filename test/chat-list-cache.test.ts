@@ -2,7 +2,9 @@
 // /chats served from memory with the same bytes as computed, every kind of change showing in the
 // next GET /chats, invalidations between nodes through Redis (in process, and two real nodes), and
 // the cache turned off.
+import type { FastifyBaseLogger } from 'fastify';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import postgres from 'postgres';
 import { Server } from 'socket.io';
 import type { Socket } from 'socket.io-client';
@@ -459,6 +461,8 @@ describe('CHAT_LIST_CACHE_USERS=0', () => {
   });
 });
 
+const quiet = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
+
 describe('invalidations through Redis (one node, its own Redis)', () => {
   let redis: RunningServer;
   let node: TestApp;
@@ -513,7 +517,7 @@ describe('invalidations through Redis (one node, its own Redis)', () => {
     await subscriber.subscribe(CHAT_LISTS_CHANNEL);
     // Another node: a Socket.IO server on the same Redis streams adapter, in this process.
     const otherRedis = new Redis(redis.url);
-    const other = new Server({ adapter: createSocketAdapter(otherRedis) });
+    const other = new Server({ adapter: createSocketAdapter(otherRedis, quiet) });
     try {
       await primeOn(a);
       await primeOn(b);

@@ -11,6 +11,7 @@ import { RedisPresence } from '../src/realtime/presence-redis.js';
 import { closeRedis, connectRedis, type Redis } from '../src/realtime/redis.js';
 import { newId } from '../src/shared/ids.js';
 import { nextEvent, record, settle, startApp, type TestApp, type TestUser } from './helpers/app.js';
+import { startRedis } from './helpers/servers.js';
 
 const log = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
 const redisUrl = inject('redisUrl');
@@ -296,4 +297,24 @@ describe('connection state recovery on one node (SOCKET_RECOVERY_WINDOW_MS)', ()
       }
     });
   }
+});
+
+describe('a Redis outage', () => {
+  it('a socket that closes while Redis is down (its recovery session cannot be kept) does not take the node down', async () => {
+    const redis = await startRedis();
+    const t = await startApp({ SOCKET_RECOVERY_WINDOW_MS: '60000', REDIS_URL: redis.url });
+    try {
+      const u = await t.user();
+      const socket = await t.socket(u);
+      redis.stop();
+      socket.io.engine.close(); // a dropped connection: the server keeps its session for recovery
+      // Longer than the two reconnect attempts after which a command fails (src/realtime/redis.ts).
+      await settle(1500);
+      const health = await t.app.inject({ url: '/health' });
+      expect(health.json()).toEqual({ status: 'degraded', db: 'ok', redis: 'down' });
+    } finally {
+      await t.close();
+      redis.stop();
+    }
+  });
 });

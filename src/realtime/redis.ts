@@ -75,8 +75,8 @@ export async function closeRedis(redis: Redis): Promise<void> {
  * the missed packets are read back from the stream), so a client that reconnects, to any node,
  * within SOCKET_RECOVERY_WINDOW_MS gets the events sent meanwhile.
  */
-export function createSocketAdapter(redis: Redis): NonNullable<ServerOptions['adapter']> {
-  return createAdapter(redis, {
+export function createSocketAdapter(redis: Redis, log: FastifyBaseLogger): NonNullable<ServerOptions['adapter']> {
+  return createAdapter(handledCommands(redis, log), {
     streamName: `${KEY_PREFIX}socket.io`,
     channelPrefix: `${KEY_PREFIX}socket.io`,
     sessionKeyPrefix: `${KEY_PREFIX}sio:session:`,
@@ -86,6 +86,34 @@ export function createSocketAdapter(redis: Redis): NonNullable<ServerOptions['ad
     // Payloads are JSON (ids, ISO dates): skip the binary scan of every packet.
     onlyPlaintext: true,
   }) as NonNullable<ServerOptions['adapter']>;
+}
+
+/**
+ * The streams adapter sends some commands without waiting for them: the session of a socket that
+ * dropped (SET, kept for the recovery window), its subscription (SUBSCRIBE on its own copy of the
+ * client). While Redis is down those fail, and in Node an unhandled rejection ends the process: one
+ * dropped connection during an outage would take the whole node down. The adapter gets the client
+ * (and the copies it makes) through this view, which marks the promise of every command handled;
+ * whoever awaits it still gets the error. A lost session only means that client reconnects without
+ * recovery and reloads, as after a longer absence.
+ */
+function handledCommands(redis: Redis, log: FastifyBaseLogger): Redis {
+  return new Proxy(redis, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      if (property === 'duplicate') {
+        return (...args: unknown[]) => handledCommands(value.apply(target, args) as Redis, log);
+      }
+      return (...args: unknown[]) => {
+        const result = value.apply(target, args) as unknown;
+        if (result instanceof Promise) {
+          result.catch((error: Error) => log.debug({ err: error, command: property }, 'socket adapter redis command failed'));
+        }
+        return result;
+      };
+    },
+  });
 }
 
 /** socket.io-adapter's ClusterAdapter MessageType.BROADCAST (2.5.x). */
