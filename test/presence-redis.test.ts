@@ -11,6 +11,7 @@ import { RedisPresence } from '../src/realtime/presence-redis.js';
 import { closeRedis, connectRedis, type Redis } from '../src/realtime/redis.js';
 import { newId } from '../src/shared/ids.js';
 import { nextEvent, record, settle, startApp, type TestApp, type TestUser } from './helpers/app.js';
+import { dbRows, group, listChats, postMessage } from './chats-fixtures.js';
 import { startRedis } from './helpers/servers.js';
 
 const log = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
@@ -312,6 +313,36 @@ describe('a Redis outage', () => {
       await settle(1500);
       const health = await t.app.inject({ url: '/health' });
       expect(health.json()).toEqual({ status: 'degraded', db: 'ok', redis: 'down' });
+    } finally {
+      await t.close();
+      redis.stop();
+    }
+  });
+
+  it('chats are still listed and messages still posted: users with a socket on this node count as online, the others get a push', async () => {
+    const redis = await startRedis();
+    const t = await startApp({ REDIS_URL: redis.url });
+    try {
+      const [a, b, c] = [await t.user(), await t.user(), await t.user()];
+      const chat = await group(t, a, [b, c]);
+      const socket = await t.socket(b);
+      redis.stop();
+      await settle(300);
+
+      const list = await listChats(t, c);
+      const online = Object.fromEntries(list.chats[0].participants.map((p: any) => [p.user._id, p.user.isOnline]));
+      expect(online).toEqual({ [a.id]: false, [b.id]: true, [c.id]: false });
+      const one = await t.app.inject({ url: `/chats/${chat._id}`, headers: c.auth });
+      expect(one.statusCode).toBe(200);
+
+      // The adapter emits to local sockets once its stream write has failed: late, but delivered.
+      const seen = nextEvent(socket, 'message-created', 10_000);
+      const started = Date.now();
+      const message = await postMessage(t, a, chat._id, 'during the outage');
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect((await seen).message).toEqual(message);
+      const pushes = await dbRows<{ user_id: string }>(t, sql`select user_id from push_outbox where chat_id = ${chat._id} and event = 'message-created'`);
+      expect(pushes.map((row) => row.user_id.trim())).toEqual([c.id]);
     } finally {
       await t.close();
       redis.stop();

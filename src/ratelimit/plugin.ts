@@ -24,10 +24,33 @@ export async function registerRateLimit(app: App, options: RateLimitOptions): Pr
     // (register, login): those are counted per IP, which also slows password guessing.
     hook: 'preValidation',
     keyGenerator: (request: FastifyRequest) => (request.userId ? `user:${request.userId}` : `ip:${request.ip}`),
-    ...(options.redis ? { redis: options.redis, nameSpace: `${KEY_PREFIX}ratelimit:` } : {}),
+    ...(options.redis ? { redis: failingFastWhenDown(options.redis), nameSpace: `${KEY_PREFIX}ratelimit:` } : {}),
     // Redis unreachable: serve the request rather than fail it; /health reports redis "down".
     skipOnError: true,
     errorResponseBuilder: (_request, context) =>
       new AppError('RATE_LIMITED', `Rate limit exceeded: at most ${context.max} requests per minute, retry in ${context.after}`),
+  });
+}
+
+/** The counting scripts @fastify/rate-limit's RedisStore defines on the client and calls. */
+const COUNTING_COMMANDS = new Set<string | symbol>(['rateLimit', 'rateLimitRead']);
+
+/**
+ * The client as the limiter sees it: while Redis is not connected, counting fails at once (and
+ * skipOnError lets the request through) instead of waiting in ioredis's offline queue through the
+ * reconnect attempts, which held every request of an outage for up to seconds.
+ */
+function failingFastWhenDown(redis: Redis): Redis {
+  return new Proxy(redis, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (!COUNTING_COMMANDS.has(property) || typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        if (target.status === 'ready') return value.apply(target, args);
+        const callback = args.at(-1);
+        if (typeof callback === 'function') process.nextTick(callback, new Error(`redis connection ${target.status}`));
+        return undefined;
+      };
+    },
   });
 }

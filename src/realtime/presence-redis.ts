@@ -142,6 +142,18 @@ export interface RedisPresenceOptions {
   prefix?: string;
 }
 
+/** How long online() waits for Redis before answering from this node's sockets. */
+const ONLINE_TIMEOUT_MS = 1000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from redis within ${ms} ms`)), ms);
+  });
+  promise.catch(() => {}); // a late failure after the timeout is not unhandled
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 export class RedisPresence implements Presence {
   readonly nodeId: string;
   private readonly prefix: string;
@@ -155,6 +167,8 @@ export class RedisPresence implements Presence {
   private timer: NodeJS.Timeout | null = null;
   private beating: Promise<void> | null = null;
   private closed = false;
+  /** online() fell back to this node's sockets last time (logged once per outage). */
+  private onlineFailing = false;
 
   constructor(redis: Redis, options: RedisPresenceOptions) {
     this.redis = defineCommands(redis);
@@ -196,10 +210,30 @@ export class RedisPresence implements Presence {
     return wentOffline === 1;
   }
 
+  /**
+   * Who of `userIds` has a socket on any node. While Redis cannot answer (not connected, or no
+   * answer within ONLINE_TIMEOUT_MS), the users with a socket on this node, rather than an error: GET /chats then shows the others offline, and a message
+   * posted meanwhile is still written and pushed to everyone not known online, instead of the
+   * request failing for the length of the outage.
+   */
   async online(userIds: string[]): Promise<Set<string>> {
     const ids = [...new Set(userIds)];
     if (ids.length === 0) return new Set();
-    const flags = await this.redis.presenceOnline(ids.length, ...ids.map((id) => this.userKey(id)), this.prefix);
+    let flags: number[];
+    try {
+      // Not connected: a command would wait in ioredis's queue for the reconnect attempts.
+      if (this.redis.status !== 'ready') throw new Error(`redis connection ${this.redis.status}`);
+      flags = await withTimeout(
+        this.redis.presenceOnline(ids.length, ...ids.map((id) => this.userKey(id)), this.prefix),
+        ONLINE_TIMEOUT_MS,
+      );
+    } catch (error) {
+      if (!this.onlineFailing) this.log.warn({ err: error }, 'presence: Redis does not answer; only this node\'s sockets count as online');
+      this.onlineFailing = true;
+      const here = new Set(this.local.values());
+      return new Set(ids.filter((id) => here.has(id)));
+    }
+    this.onlineFailing = false;
     return new Set(ids.filter((_, i) => flags[i] === 1));
   }
 
