@@ -11,7 +11,7 @@ import type { OutboxMessage, PushDevice, PushSender, SendResult } from '../src/p
 import { transaction } from '../src/shared/effects.js';
 import { LocalStorage } from '../src/storage/local.js';
 import type { Storage, StoredObject } from '../src/storage/port.js';
-import { isolatedDatabase, nextEvent, record, settle, startApp, unique, type TestApp, type TestUser } from './helpers/app.js';
+import { dbKind, isolatedDatabase, nextEvent, record, settle, startApp, unique, type TestApp, type TestUser } from './helpers/app.js';
 
 /** Records every send; answers what `answer` says for a token (default: sent). */
 class RecordingPushSender implements PushSender {
@@ -139,6 +139,49 @@ describe('transaction(): socket events', () => {
     await settle(300);
     expect(seen).toEqual([]);
     expect(await nameOf(a.id)).toBe(before);
+  });
+});
+
+describe.skipIf(dbKind !== 'postgres')('transaction(): deadlocks', () => {
+  it('the transaction PostgreSQL aborts (40P01) runs again with fresh effects, and both commit', async () => {
+    const [a, b] = [await t.user(), await t.user()];
+    const socket = await t.socket(a);
+    const seen = record(socket, 'effect-test');
+    const runs: string[] = [];
+    let firstLocks = 0;
+    let bothLocked!: () => void;
+    const barrier = new Promise<void>((resolve) => (bothLocked = resolve));
+    // Each locks one user row, waits until the other holds its row, then asks for the other's.
+    const lockBoth = (label: string, first: string, second: string) =>
+      transaction(t.deps, async (tx, effects) => {
+        runs.push(label);
+        effects.emit([a.id], 'effect-test', { label, run: runs.length });
+        await tx.execute(sql`update users set name = ${label} where id = ${first}`);
+        if (++firstLocks === 2) bothLocked();
+        await barrier;
+        await tx.execute(sql`update users set name = ${label} where id = ${second}`);
+      });
+    await Promise.all([lockBoth('one', a.id, b.id), lockBoth('two', b.id, a.id)]);
+
+    expect(runs).toHaveLength(3);
+    const retried = runs[2];
+    // The retried run committed last, so both rows carry its name; the aborted run fired nothing.
+    expect(await nameOf(a.id)).toBe(retried);
+    expect(await nameOf(b.id)).toBe(retried);
+    await settle(300);
+    expect(seen.map((e) => e.label).sort()).toEqual(['one', 'two']);
+    expect(seen.find((e) => e.label === retried).run).toBe(3);
+  });
+
+  it('other errors are not retried', async () => {
+    let runs = 0;
+    await expect(
+      transaction(t.deps, async (tx) => {
+        runs++;
+        await tx.execute(sql`select 1 / 0`);
+      }),
+    ).rejects.toThrow();
+    expect(runs).toBe(1);
   });
 });
 

@@ -4,6 +4,7 @@
 import type { Db } from '../db/client.js';
 import { pendingObjectDeletes } from '../db/schema.js';
 import { insertPushRows } from '../push/queries.js';
+import { pgErrorCode } from './errors.js';
 import type { Deps } from './deps.js';
 
 export interface PushMessage {
@@ -88,18 +89,37 @@ export class Effects {
 }
 
 /**
- * Runs `work` in one transaction; its effects fire after commit and never after a rollback.
+ * PostgreSQL aborts one of two transactions that wait on each other (40P01) or, under stricter
+ * isolation, one that read what another changed (40001): nothing was written, so the whole work
+ * runs again rather than the request failing.
+ */
+const RETRYABLE = new Set(['40P01', '40001']);
+/** Runs of the work at most, the first included. */
+export const TRANSACTION_ATTEMPTS = 3;
+
+/**
+ * Runs `work` in one transaction; its effects fire after commit and never after a rollback. A
+ * deadlock or serialization failure runs it again (with new effects), up to TRANSACTION_ATTEMPTS
+ * times: `work` must do nothing outside the transaction but collect effects.
  */
 export async function transaction<T>(
   deps: Pick<Deps, 'database' | 'realtime' | 'chatLists' | 'pushWorker' | 'objectDeleter' | 'activity'>,
   work: (tx: Db, effects: Effects) => Promise<T>,
 ): Promise<T> {
-  const effects = new Effects();
-  const result = await deps.database.db.transaction(async (tx) => {
-    const value = await work(tx as unknown as Db, effects);
-    await effects.persist(tx as unknown as Db);
-    return value;
-  });
-  effects.fire(deps);
-  return result;
+  for (let attempt = 1; ; attempt++) {
+    const effects = new Effects();
+    let result: T;
+    try {
+      result = await deps.database.db.transaction(async (tx) => {
+        const value = await work(tx as unknown as Db, effects);
+        await effects.persist(tx as unknown as Db);
+        return value;
+      });
+    } catch (error) {
+      if (attempt < TRANSACTION_ATTEMPTS && RETRYABLE.has(pgErrorCode(error) ?? '')) continue;
+      throw error;
+    }
+    effects.fire(deps);
+    return result;
+  }
 }
