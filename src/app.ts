@@ -35,7 +35,7 @@ import {
 import { registerRateLimit } from './ratelimit/plugin.js';
 import type { Presence } from './realtime/port.js';
 import { createSocketServer, type SocketServer } from './realtime/server.js';
-import { AppError, errorBody, ErrorCode } from './shared/errors.js';
+import { AppError, errorBody, ErrorCode, isUnavailable } from './shared/errors.js';
 import type { Deps } from './shared/deps.js';
 import { createActivityRefresher } from './messages/activity.js';
 import { createObjectDeleter } from './storage/deleter.js';
@@ -276,6 +276,13 @@ function setErrorHandling(app: App) {
     const mapped = mapFrameworkError(error.code, status);
     if (mapped) {
       return reply.code(mapped.status).send(errorBody(mapped.status, mapped.code, error.message, { requestId }));
+    }
+    if (isUnavailable(error)) {
+      request.log.warn({ err: error }, 'a dependency is unavailable');
+      return reply
+        .code(503)
+        .header('retry-after', '1')
+        .send(errorBody(503, 'SERVICE_UNAVAILABLE', 'A service this request needs cannot be reached right now; retry shortly', { requestId }));
     }
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send(errorBody(500, 'INTERNAL_ERROR', 'Internal server error', { requestId }));

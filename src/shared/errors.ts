@@ -89,3 +89,21 @@ export function pgErrorCode(error: unknown): string | undefined {
 
 export const isUniqueViolation = (error: unknown) => pgErrorCode(error) === '23505';
 export const isForeignKeyViolation = (error: unknown) => pgErrorCode(error) === '23503';
+
+/** postgres.js and Node codes of a connection that failed, was refused, or went away. */
+const CONNECTION_FAILURES = new Set([
+  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH',
+]);
+
+/**
+ * The database (or another service the request needs) cannot be reached right now: the connection
+ * failed or was cut, PostgreSQL is shutting down or starting (57P01-57P03), or has no connection
+ * slot left (53300). The request is answered 503 SERVICE_UNAVAILABLE, not 500 (rulings.md 4).
+ */
+export function isUnavailable(error: unknown): boolean {
+  const code = pgErrorCode(error);
+  if (code === undefined) return false;
+  return CONNECTION_FAILURES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02'
+    || code === '57P03' || code === '53300';
+}
