@@ -171,6 +171,40 @@ describe('the same answers on both databases', () => {
     expect(await scoreOf(id)).toBe(0);
   });
 
+  it('a nested transaction (savepoint) that fails undoes only its own writes', async () => {
+    const id = await newUser();
+    await db().transaction(async (tx) => {
+      await tx.execute(sql`update users set score = 1 where id = ${id}`);
+      await tx
+        .transaction(async (inner) => {
+          await inner.execute(sql`update users set score = 2 where id = ${id}`);
+          throw new Error('inner');
+        })
+        .catch(() => {});
+      await tx.transaction(async (inner) => {
+        await inner.execute(sql`update users set name = 'kept' where id = ${id}`);
+      });
+    });
+    expect(await scoreOf(id)).toBe(1);
+    expect(await nameOf(id)).toBe('kept');
+  });
+
+  it('a transaction whose first statement fails rolls back, and the connection serves the next one', async () => {
+    const id = await newUser();
+    for (let i = 0; i < 8; i++) {
+      const error = await db()
+        .transaction(async (tx) => {
+          await tx.execute(sql`select 1 / 0`);
+        })
+        .then(() => null, (e: unknown) => e);
+      expect(pgErrorCode(error)).toBe('22012');
+    }
+    await db().transaction(async (tx) => {
+      await tx.execute(sql`update users set score = 5 where id = ${id}`);
+    });
+    expect(await scoreOf(id)).toBe(5);
+  });
+
   it('ON CONFLICT DO NOTHING returns no row, DO UPDATE returns the updated one', async () => {
     const [a, b] = await Promise.all([newUser(), newUser()]);
     const first = await rows(db(), sql`insert into follows (follower_id, followee_id) values (${a}, ${b})

@@ -22,8 +22,30 @@ let counter = 0;
 const newId = () =>
   Math.floor(Date.now() / 1000).toString(16).padStart(8, '0') + processPart + (++counter & 0xffffff).toString(16).padStart(6, '0');
 
+// BEGIN goes out with the first statement, as the service's driver layer sends it
+// (src/db/client.ts pipelinedBegin): the same round trips on both sides.
+async function begin(work) {
+  const tx = await sql.reserve();
+  try {
+    const begun = tx.unsafe('begin').execute();
+    begun.catch(() => {});
+    let result;
+    try {
+      result = await work(tx);
+      await begun;
+    } catch (error) {
+      await tx.unsafe('rollback').catch(() => {});
+      throw error;
+    }
+    await tx.unsafe('commit');
+    return result;
+  } finally {
+    tx.release();
+  }
+}
+
 async function postMessage(chatId, userId, text) {
-  return sql.begin(async (tx) => {
+  return begin(async (tx) => {
     const [access] = await tx.unsafe(
       `select c.is_group as "isGroup", c.name, c.allow_public_post as "allowPublicPost",
           (not c.is_group and exists (

@@ -127,12 +127,58 @@ function preparingStatements<T extends postgres.Sql | postgres.TransactionSql>(c
       if (property === 'begin') {
         return (...args: any[]) => {
           const work = args.pop() as (tx: postgres.TransactionSql) => unknown;
-          return (target as postgres.Sql).begin(...(args as [string]), (tx) => work(preparingStatements(tx)));
+          return pipelinedBegin(target as postgres.Sql, (args[0] as string | undefined) ?? '', (tx) => work(preparingStatements(tx)));
         };
       }
       return Reflect.get(target, property, receiver);
     },
   });
+}
+
+/**
+ * postgres.js's begin() waits for BEGIN's answer before the transaction's first statement is sent:
+ * one round trip of its own, and on this kind of machine each round trip costs ~50 µs of CPU on
+ * both sides (a socket write that wakes the other process; bench/RESULTS.md P3). Here BEGIN is
+ * queued on a reserved connection without waiting, so postgres.js writes it together with the
+ * first statement (it gathers what is queued in one tick); the statement's answer comes after
+ * BEGIN's, and a failed BEGIN fails the statements behind it. Then COMMIT, or ROLLBACK when the
+ * work throws, as postgres.js does. savepoint() serves drizzle's nested transactions.
+ */
+async function pipelinedBegin<T>(client: postgres.Sql, options: string, work: (tx: postgres.TransactionSql) => T | Promise<T>): Promise<T> {
+  const connection = await client.reserve();
+  try {
+    const begun = connection.unsafe(`begin ${options.replace(/[^a-z ]/gi, '')}`).execute();
+    begun.catch(() => {}); // awaited below; the work may fail first
+    let savepoints = 0;
+    const tx = Object.assign(connection, {
+      savepoint: async <R>(...args: unknown[]): Promise<R> => {
+        const nested = args.pop() as (sql: postgres.TransactionSql) => R | Promise<R>;
+        const name = `s${++savepoints}`;
+        await connection.unsafe(`savepoint ${name}`);
+        try {
+          const value = await nested(tx);
+          await connection.unsafe(`release savepoint ${name}`);
+          return value;
+        } catch (error) {
+          await connection.unsafe(`rollback to savepoint ${name}`);
+          throw error;
+        }
+      },
+    }) as unknown as postgres.TransactionSql;
+    let result: T;
+    try {
+      result = await work(tx);
+      await begun;
+    } catch (error) {
+      // A connection that is gone fails this too; postgres.js drops it from the pool.
+      await connection.unsafe('rollback').catch(() => {});
+      throw error;
+    }
+    await connection.unsafe('commit');
+    return result;
+  } finally {
+    connection.release();
+  }
 }
 
 /** Runs raw SQL and returns its rows, whichever driver is underneath. */
