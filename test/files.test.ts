@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SQL } from 'drizzle-orm';
 import { sql } from '../src/db/client.js';
-import { filesPageSql, messagesPageSql } from '../src/messages/queries.js';
+import { filesPageSql, messagesForViewerSql } from '../src/messages/queries.js';
 import { ISO_DATE, OBJECT_ID, startApp, type TestApp } from './helpers/app.js';
 import { api, groupChat, oneToOne, send } from './helpers/messages-fixtures.js';
 
@@ -170,7 +170,7 @@ describe('GET /chats/:id/files', () => {
     const files = await plan(filesPageSql({ chatId, mediaType: 'video', tag: 'others' }, 10, 10));
     expect(files).toContain('message_files_chat_type_tag_idx');
     expect(files).not.toMatch(/\bSort\b/);
-    const messages = await plan(messagesPageSql(chatId, 30, { at: m.at, id: m._id }));
+    const messages = await plan(messagesForViewerSql(chatId, a.id, 30, m._id));
     expect(messages).toContain('messages_chat_at_live_idx');
     expect(messages).not.toMatch(/\bSort\b/);
   });

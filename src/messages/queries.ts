@@ -243,28 +243,49 @@ export function findMessage(db: Db, chatId: string, messageId: string, forUpdate
   );
 }
 
-/**
- * A page of the chat's live messages, newest first, strictly older than `before` in (at, id)
- * order: a keyset range scan of messages_chat_at_live_idx. The ORDER BY spells the index's
- * `DESC NULLS LAST` (the columns are NOT NULL, so it is the same order) or PostgreSQL sorts.
- */
-export async function listMessages(
-  db: Db,
-  chatId: string,
-  limit: number,
-  before: { at: string; id: string } | null,
-): Promise<Message[]> {
-  const result = await rows<{ message: string }>(db, messagesPageSql(chatId, limit, before));
-  return result.map((r) => JSON.parse(r.message) as Message);
+/** What GET /chats/:id/messages needs in one round trip; no row when there is no such chat. */
+export interface MessagesForViewer {
+  participant: boolean;
+  /** False when `before` is not a message of this chat (deleted ones are valid cursors). */
+  cursorFound: boolean;
+  /** The page as a JSON array text; null unless participant and cursorFound. */
+  messages: string | null;
 }
 
-/** The SQL of listMessages, exported so that a test EXPLAINs exactly what runs. */
-export function messagesPageSql(chatId: string, limit: number, before: { at: string; id: string } | null): SQL {
-  return sql`select ${liveMessageText} as message from messages m
-    where m.chat_id = ${chatId} and m.deleted_at is null
-      ${before ? sql`and (m.at, m.id) < (${before.at}::timestamptz, ${before.id})` : sql``}
-    order by m.at desc nulls last, m.id desc nulls last
-    limit ${limit}`;
+/**
+ * GET /chats/:id/messages in one statement: whether the chat exists, whether the viewer is a
+ * participant, whether the cursor `before` is a message of the chat, and the page of live messages,
+ * newest first, strictly older than the cursor in (at, id) order, aggregated into one JSON array.
+ * The page is a keyset range scan of messages_chat_at_live_idx; its ORDER BY spells the index's
+ * `DESC NULLS LAST` (the columns are NOT NULL, so it is the same order) or PostgreSQL sorts.
+ */
+export function messagesForViewer(
+  db: Db,
+  chatId: string,
+  viewerId: string,
+  limit: number,
+  beforeId: string | null,
+): Promise<MessagesForViewer | undefined> {
+  return one<MessagesForViewer>(db, messagesForViewerSql(chatId, viewerId, limit, beforeId));
+}
+
+/** The SQL of messagesForViewer, exported so that a test EXPLAINs exactly what runs. */
+export function messagesForViewerSql(chatId: string, viewerId: string, limit: number, beforeId: string | null): SQL {
+  const cursorFound = beforeId ? sql`cur.id is not null` : sql`true`;
+  return sql`select p.id is not null as participant, ${cursorFound} as "cursorFound",
+      case when p.id is not null and ${cursorFound} then (
+        select coalesce('[' || string_agg(page.message, ',' order by page.at desc, page.id desc) || ']', '[]')
+        from (
+          select ${liveMessageText} as message, m.at, m.id from messages m
+          where m.chat_id = c.id and m.deleted_at is null
+            ${beforeId ? sql`and (m.at, m.id) < (cur.at, cur.id)` : sql``}
+          order by m.at desc nulls last, m.id desc nulls last
+          limit ${limit}) page)
+      end as messages
+    from chats c
+    left join participants p on p.chat_id = c.id and p.user_id = ${viewerId}
+    ${beforeId ? sql`left join messages cur on cur.id = ${beforeId} and cur.chat_id = c.id` : sql``}
+    where c.id = ${chatId}`;
 }
 
 export async function editMessage(tx: Db, messageId: string, text: string | null): Promise<void> {

@@ -120,15 +120,12 @@ export async function listMessages(
   chatId: string,
   query: { limit: number; before?: string },
 ): Promise<Message[]> {
-  const db = deps.database.db;
-  await requireParticipant(db, chatId, viewerId);
-  let before: { at: string; id: string } | null = null;
-  if (query.before) {
-    const cursor = await q.findMessage(db, chatId, query.before);
-    if (!cursor) throw new AppError('MESSAGE_NOT_FOUND', 'No such message in this chat', { field: 'before' });
-    before = { at: cursor.at, id: cursor.id };
-  }
-  return q.listMessages(db, chatId, query.limit, before);
+  // One round trip: the access checks come back with the page (q.messagesForViewer).
+  const page = await q.messagesForViewer(deps.database.db, chatId, viewerId, query.limit, query.before ?? null);
+  if (!page) throw new AppError('CHAT_NOT_FOUND', 'No such chat');
+  if (!page.participant) throw new AppError('NOT_A_PARTICIPANT', 'You are not a participant of this chat');
+  if (!page.cursorFound) throw new AppError('MESSAGE_NOT_FOUND', 'No such message in this chat', { field: 'before' });
+  return JSON.parse(page.messages!) as Message[];
 }
 
 /** PUT /chats/:id/messages/:messageId */
