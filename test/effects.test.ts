@@ -9,6 +9,7 @@ import { openDatabase, rows, sql, type Database } from '../src/db/client.js';
 import { createPushWorker } from '../src/push/worker.js';
 import type { OutboxMessage, PushDevice, PushSender, SendResult } from '../src/push/sender.js';
 import { transaction } from '../src/shared/effects.js';
+import { isForeignKeyViolation } from '../src/shared/errors.js';
 import { LocalStorage } from '../src/storage/local.js';
 import type { Storage, StoredObject } from '../src/storage/port.js';
 import { dbKind, isolatedDatabase, nextEvent, record, settle, startApp, unique, type TestApp, type TestUser } from './helpers/app.js';
@@ -223,6 +224,28 @@ describe('transaction(): outbox rows', () => {
     expect(await pendingDeletes(key)).toEqual([]);
     await settle(200);
     expect(seen).toEqual([]);
+  });
+
+  it('a failing push insert, the last statement (sent along with COMMIT), fails the transaction with its own error', async () => {
+    const a = await t.user();
+    const before = await nameOf(a.id);
+    const error = await transaction(t.deps, async (tx, effects) => {
+      await tx.execute(sql`update users set name = 'half done' where id = ${a.id}`);
+      effects.push([a.id], { event: 'chat-joined', chat: null, title: 't', body: 'b' });
+      effects.push(['ffffffffffffffffffffffff'], { event: 'chat-joined', chat: null, title: 't', body: 'b' });
+    }).then(() => null, (e: unknown) => e);
+    expect(isForeignKeyViolation(error)).toBe(true);
+    expect(await nameOf(a.id)).toBe(before);
+    expect(await outboxOf(a.id)).toEqual([]);
+    // The connection is clean afterwards: the next transactions commit.
+    for (let i = 0; i < 6; i++) {
+      await transaction(t.deps, async (tx, effects) => {
+        await tx.execute(sql`update users set name = ${`after ${i}`} where id = ${a.id}`);
+        effects.push([a.id], { event: 'chat-joined', chat: null, title: 't', body: `b${i}` });
+      });
+    }
+    expect(await nameOf(a.id)).toBe('after 5');
+    expect((await outboxOf(a.id)).map((row) => row.body)).toEqual(['b0', 'b1', 'b2', 'b3', 'b4', 'b5']);
   });
 });
 

@@ -22,22 +22,35 @@ let counter = 0;
 const newId = () =>
   Math.floor(Date.now() / 1000).toString(16).padStart(8, '0') + processPart + (++counter & 0xffffff).toString(16).padStart(6, '0');
 
-// BEGIN goes out with the first statement, as the service's driver layer sends it
-// (src/db/client.ts pipelinedBegin): the same round trips on both sides.
+// BEGIN goes out with the first statement, and the push rows with COMMIT, as the service's driver
+// layer sends them (src/db/client.ts pipelinedBegin, sendAlongCommit): the same round trips on
+// both sides. `work(tx, along)` hands along() its last statements, whose answers nothing reads.
 async function begin(work) {
   const tx = await sql.reserve();
   try {
     const begun = tx.unsafe('begin').execute();
     begun.catch(() => {});
+    const pending = [];
+    const along = (statement) => {
+      statement.catch(() => {});
+      pending.push(statement);
+    };
     let result;
     try {
-      result = await work(tx);
+      result = await work(tx, along);
       await begun;
     } catch (error) {
       await tx.unsafe('rollback').catch(() => {});
       throw error;
     }
-    await tx.unsafe('commit');
+    const committed = tx.unsafe('commit').execute();
+    try {
+      await Promise.all(pending);
+    } catch (error) {
+      await committed.catch(() => {});
+      throw error;
+    }
+    await committed;
     return result;
   } finally {
     tx.release();
@@ -45,7 +58,7 @@ async function begin(work) {
 }
 
 async function postMessage(chatId, userId, text) {
-  return begin(async (tx) => {
+  return begin(async (tx, along) => {
     const [access] = await tx.unsafe(
       `select c.is_group as "isGroup", c.name, c.allow_public_post as "allowPublicPost",
           (not c.is_group and exists (
@@ -92,14 +105,14 @@ async function postMessage(chatId, userId, text) {
     // Nobody is online in P3: every other participant gets a push row (src/shared/effects.ts).
     const others = access.memberIds.filter((u) => u !== userId);
     if (others.length > 0) {
-      await tx.unsafe(
+      along(tx.unsafe(
         `insert into push_outbox (user_id, event, chat_id, title, body)
             select u, $1, $2, $3, $4
             from unnest($5::text[]) as u`,
         ['message-created', chatId, access.name ?? message.user.name, `${message.user.name}: ${text}`,
           '{' + others.map((o) => `"${o}"`).join(',') + '}'],
         { prepare: true },
-      );
+      ).execute());
     }
     return message;
   });

@@ -150,7 +150,12 @@ async function pipelinedBegin<T>(client: postgres.Sql, options: string, work: (t
     const begun = connection.unsafe(`begin ${options.replace(/[^a-z ]/gi, '')}`).execute();
     begun.catch(() => {}); // awaited below; the work may fail first
     let savepoints = 0;
+    const alongCommit: Promise<unknown>[] = [];
     const tx = Object.assign(connection, {
+      [ALONG_COMMIT]: (statement: Promise<unknown>) => {
+        statement.catch(() => {}); // awaited with the commit below
+        alongCommit.push(statement);
+      },
       savepoint: async <R>(...args: unknown[]): Promise<R> => {
         const nested = args.pop() as (sql: postgres.TransactionSql) => R | Promise<R>;
         const name = `s${++savepoints}`;
@@ -174,11 +179,36 @@ async function pipelinedBegin<T>(client: postgres.Sql, options: string, work: (t
       await connection.unsafe('rollback').catch(() => {});
       throw error;
     }
-    await connection.unsafe('commit');
+    // COMMIT follows the statements still in flight (sendAlongCommit) in the same write. When one
+    // of them failed, PostgreSQL had aborted the transaction and answers the COMMIT with ROLLBACK:
+    // the statement's error is the transaction's.
+    const committed = connection.unsafe('commit').execute();
+    try {
+      await Promise.all(alongCommit);
+    } catch (error) {
+      await committed.catch(() => {});
+      throw error;
+    }
+    await committed;
     return result;
   } finally {
     connection.release();
   }
+}
+
+const ALONG_COMMIT = Symbol('alongCommit');
+
+/**
+ * Runs `statement`, a last write of the transaction `tx` whose result nobody reads: on PostgreSQL
+ * it is sent at once and COMMIT right behind it, without waiting for its answer in between (one
+ * round trip less); its failure still fails and rolls back the transaction. Nothing may be sent on
+ * `tx` after it. Elsewhere (PGlite) it is awaited here.
+ */
+export async function sendAlongCommit(tx: Db, statement: () => Promise<unknown>): Promise<void> {
+  const client = (tx as unknown as { session?: { client?: Record<symbol, unknown> } }).session?.client;
+  const along = client?.[ALONG_COMMIT];
+  if (typeof along === 'function') along(statement());
+  else await statement();
 }
 
 /** Runs raw SQL and returns its rows, whichever driver is underneath. */

@@ -1,7 +1,7 @@
 // Side effects that leave the process (socket events, pushes, object deletes) are collected while
 // a service works and fire only after its transaction commits (STYLE.md 7). Pushes and object
 // deletes are written as rows in the same transaction, so a crash after commit loses neither.
-import type { Db } from '../db/client.js';
+import { sendAlongCommit, type Db } from '../db/client.js';
 import { pendingObjectDeletes } from '../db/schema.js';
 import { insertPushRows } from '../push/queries.js';
 import { pgErrorCode } from './errors.js';
@@ -64,7 +64,6 @@ export class Effects {
 
   /** Writes the outbox rows; runs as the transaction's last statements. */
   async persist(tx: Db): Promise<void> {
-    for (const { userIds, message } of this.pushes) await insertPushRows(tx, userIds, message);
     if (this.objectKeys.length > 0) {
       const inserted = await tx
         .insert(pendingObjectDeletes)
@@ -72,6 +71,8 @@ export class Effects {
         .returning({ id: pendingObjectDeletes.id });
       this.deleteIds = inserted.map((r) => r.id);
     }
+    // Last, and nothing reads their result: they go out with the COMMIT (src/db/client.ts).
+    for (const { userIds, message } of this.pushes) await sendAlongCommit(tx, () => insertPushRows(tx, userIds, message));
   }
 
   /** After commit: sockets now, and the workers woken for the rows persist() wrote. */
