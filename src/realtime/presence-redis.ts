@@ -212,9 +212,9 @@ export class RedisPresence implements Presence {
 
   /**
    * Who of `userIds` has a socket on any node. While Redis cannot answer (not connected, or no
-   * answer within ONLINE_TIMEOUT_MS), the users with a socket on this node, rather than an error: GET /chats then shows the others offline, and a message
-   * posted meanwhile is still written and pushed to everyone not known online, instead of the
-   * request failing for the length of the outage.
+   * answer within ONLINE_TIMEOUT_MS): the users with a socket on this node, rather than an error.
+   * GET /chats then shows the others offline, and a message posted meanwhile is still written and
+   * pushed to everyone not known online, instead of the request failing for the whole outage.
    */
   async online(userIds: string[]): Promise<Set<string>> {
     const ids = [...new Set(userIds)];
