@@ -2,13 +2,13 @@
 // (PGlite is one connection: a statement outside a transaction must wait for it, never run inside
 // it), read-modify-write under FOR UPDATE keeps invariants, and unique violations, ON CONFLICT and
 // row locks answer alike.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PgDialect } from 'drizzle-orm/pg-core';
-import { compiledSql, one, renderPlain, rows, sql, textArray, type Db } from '../src/db/client.js';
+import { compiledSql, one, openDatabase, renderPlain, rows, sendAlongCommit, sql, textArray, type Db } from '../src/db/client.js';
 import { users } from '../src/db/schema.js';
 import { isForeignKeyViolation, isUniqueViolation, pgErrorCode } from '../src/shared/errors.js';
 import { newId } from '../src/shared/ids.js';
-import { settle, startApp, unique, type TestApp } from './helpers/app.js';
+import { dbKind, settle, startApp, unique, type TestApp } from './helpers/app.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -299,4 +299,40 @@ describe('renderPlain', () => {
     expect(direct).toEqual(Array.isArray(result) ? [...result] : result.rows);
     expect(direct[0]).toMatchObject({ id, score: 7, x: 'x' });
   });
+});
+
+describe.skipIf(dbKind !== 'postgres')('PostgreSQL with and without prepared statements (DATABASE_PREPARE)', () => {
+  for (const prepare of [true, false]) {
+    it(`prepare ${prepare}: statements ${prepare ? 'are' : 'are not'} prepared; transactions commit, roll back and nest alike`, async () => {
+      // One connection, so pg_prepared_statements shows what this client's statements left there.
+      const database = await openDatabase({ url: inject('databaseUrl'), poolSize: 1, prepare, pgliteDir: null });
+      try {
+        const ddb = database.db;
+        const id = newId();
+        await rows(ddb, sql`insert into users (id, name, username) values (${id}, 'Prepared?', ${unique('prep_')})`);
+        // postgres.js prepares its own look-up of the array types either way.
+        const prepared = await one<{ n: number }>(
+          ddb,
+          sql`select count(*)::int as n from pg_prepared_statements where statement not like '%pg_catalog.pg_type%'`,
+        );
+        expect(prepared!.n > 0).toBe(prepare);
+
+        await ddb.transaction(async (tx) => {
+          await tx.execute(sql`update users set score = 1 where id = ${id}`);
+          await tx.transaction(async (inner) => inner.execute(sql`update users set name = 'nested' where id = ${id}`));
+          await sendAlongCommit(tx, () => rows(tx, sql`update users set score = score + 1 where id = ${id}`));
+        });
+        const failed = await ddb
+          .transaction(async (tx) => {
+            await tx.execute(sql`update users set score = 100 where id = ${id}`);
+            await sendAlongCommit(tx, () => rows(tx, sql`select 1 / 0`));
+          })
+          .then(() => null, (e: unknown) => e);
+        expect(pgErrorCode(failed)).toBe('22012');
+        expect(await one(ddb, sql`select name, score from users where id = ${id}`)).toEqual({ name: 'nested', score: 2 });
+      } finally {
+        await database.close();
+      }
+    });
+  }
 });

@@ -56,7 +56,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       onnotice: () => {},
       connection: { TimeZone: 'UTC', application_name: 'chat-service' },
     });
-    const db = drizzlePostgres(options.prepare === false ? client : preparingStatements(client), { schema }) as unknown as Db;
+    const db = drizzlePostgres(tunedClient(client, options.prepare !== false), { schema }) as unknown as Db;
     return {
       kind: 'postgres',
       db,
@@ -106,20 +106,23 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 }
 
 /**
- * drizzle sends a statement unnamed (PostgreSQL plans it again on every call) unless the query was
- * built with .prepare(name); postgres.js names, prepares and caches a statement per connection
- * when asked to. The service's statements are fixed texts with parameters, so every one of them is
- * prepared: the GET /chats statement takes ~25% less database time (bench/RESULTS.md P1).
- * Transactions get the same treatment. Migrations run on the plain client: a migration file may
- * hold several commands, which a prepared statement cannot.
+ * The postgres.js client as drizzle gets it:
+ * - `prepare`: drizzle sends a statement unnamed (PostgreSQL plans it again on every call) unless
+ *   the query was built with .prepare(name); postgres.js names, prepares and caches a statement
+ *   per connection when asked to. The service's statements are fixed texts with parameters, so
+ *   every one of them is prepared: the GET /chats statement takes ~25% less database time
+ *   (bench/RESULTS.md P1). Off behind a pooler in transaction mode (DATABASE_PREPARE=false).
+ *   Migrations run on the plain client: a migration file may hold several commands, which a
+ *   prepared statement cannot.
+ * - transactions send BEGIN with their first statement (pipelinedBegin), prepared or not.
  */
-function preparingStatements<T extends postgres.Sql | postgres.TransactionSql>(client: T): T {
+function tunedClient<T extends postgres.Sql | postgres.TransactionSql>(client: T, prepare: boolean): T {
   const rawUnsafe = client.unsafe;
   const preparedUnsafe = (query: string, params?: any[], options?: postgres.UnsafeQueryOptions) =>
     rawUnsafe.call(client, query, params, { ...options, prepare: true });
   return new Proxy(client, {
     get(target, property, receiver) {
-      if (property === 'unsafe') {
+      if (property === 'unsafe' && prepare) {
         // A function set on the client later (a test counting statements) wraps what it read here.
         const current = Reflect.get(target, property, receiver);
         return current === rawUnsafe ? preparedUnsafe : current;
@@ -127,7 +130,7 @@ function preparingStatements<T extends postgres.Sql | postgres.TransactionSql>(c
       if (property === 'begin') {
         return (...args: any[]) => {
           const work = args.pop() as (tx: postgres.TransactionSql) => unknown;
-          return pipelinedBegin(target as postgres.Sql, (args[0] as string | undefined) ?? '', (tx) => work(preparingStatements(tx)));
+          return pipelinedBegin(target as postgres.Sql, (args[0] as string | undefined) ?? '', (tx) => work(tunedClient(tx, prepare)));
         };
       }
       return Reflect.get(target, property, receiver);
