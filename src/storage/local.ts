@@ -1,5 +1,6 @@
 // Local-disk storage, the embedded default: objects are files under one folder, served by the app
 // at /uploads/<key>.
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -28,10 +29,14 @@ export class LocalStorage implements Storage {
     await mkdir(path.dirname(file), { recursive: true });
     // Written under a temporary name and renamed, so a half-written file is never served.
     const partial = `${file}.partial-${process.pid}-${Date.now()}`;
+    const out = createWriteStream(partial);
     try {
-      await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, createWriteStream(partial));
+      await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, out);
       await rename(partial, file);
     } catch (error) {
+      // A write stream destroyed before its file was open still creates the file when the open
+      // completes: wait until it has closed, or the file would appear after its removal.
+      if (!out.closed) await once(out, 'close').catch(() => {});
       await rm(partial, { force: true });
       throw error;
     }
