@@ -375,6 +375,9 @@ describe('GET /chats/:id/messages', () => {
     const res = await api(t, stranger, 'GET', `/chats/${chatId}/messages`);
     expect(res.statusCode).toBe(403);
     expect(res.json().code).toBe('NOT_A_PARTICIPANT');
+    // Access is checked before the cursor: a stranger learns nothing of the chat's messages.
+    const withCursor = await api(t, stranger, 'GET', `/chats/${chatId}/messages?before=cccccccccccccccccccccccc`);
+    expect(withCursor.json().code).toBe('NOT_A_PARTICIPANT');
     const missing = await api(t, a, 'GET', '/chats/dddddddddddddddddddddddd/messages');
     expect(missing.statusCode).toBe(404);
     expect(missing.json().code).toBe('CHAT_NOT_FOUND');

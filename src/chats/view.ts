@@ -133,10 +133,19 @@ export interface ViewerParticipant {
 
 /** The viewer's participant row; 404 CHAT_NOT_FOUND when no such chat, 403 NOT_A_PARTICIPANT. */
 export async function requireParticipant(db: Db, chatId: string, viewerId: string): Promise<ViewerParticipant> {
-  const row = await q.findChatAndParticipant(db, chatId, viewerId);
+  return requireAccess(await q.findChatAndParticipant(db, chatId, viewerId)).participant;
+}
+
+/**
+ * The access rule of the chat routes on a row read with the chat and the viewer's participant: no
+ * row (no such chat) is 404 CHAT_NOT_FOUND, a null participant 403 NOT_A_PARTICIPANT; else the row.
+ */
+export function requireAccess<R extends { participant: unknown }>(row: R | undefined): R & { participant: NonNullable<R['participant']> } {
   if (!row) throw new AppError('CHAT_NOT_FOUND', 'No such chat');
-  if (!row.participant) throw new AppError('NOT_A_PARTICIPANT', 'You are not a participant of this chat');
-  return row.participant;
+  if (row.participant === null || row.participant === undefined) {
+    throw new AppError('NOT_A_PARTICIPANT', 'You are not a participant of this chat');
+  }
+  return row as R & { participant: NonNullable<R['participant']> };
 }
 
 export type ChatRow = q.ChatRow;

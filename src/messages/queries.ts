@@ -245,7 +245,8 @@ export function findMessage(db: Db, chatId: string, messageId: string, forUpdate
 
 /** What GET /chats/:id/messages needs in one round trip; no row when there is no such chat. */
 export interface MessagesForViewer {
-  participant: boolean;
+  /** The viewer's participant id, null when not a participant. */
+  participant: string | null;
   /** False when `before` is not a message of this chat (deleted ones are valid cursors). */
   cursorFound: boolean;
   /** The page as a JSON array text; null unless participant and cursorFound. */
@@ -272,7 +273,7 @@ export function messagesForViewer(
 /** The SQL of messagesForViewer, exported so that a test EXPLAINs exactly what runs. */
 export function messagesForViewerSql(chatId: string, viewerId: string, limit: number, beforeId: string | null): SQL {
   const cursorFound = beforeId ? sql`cur.id is not null` : sql`true`;
-  return sql`select p.id is not null as participant, ${cursorFound} as "cursorFound",
+  return sql`select p.id as participant, ${cursorFound} as "cursorFound",
       case when p.id is not null and ${cursorFound} then (
         select coalesce('[' || string_agg(page.message, ',' order by page.at desc, page.id desc) || ']', '[]')
         from (

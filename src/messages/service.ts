@@ -1,7 +1,7 @@
 // Messages, message files and uploads (supporting-api.md "Messages and files", chats-api.txt
 // GET /chats/:id/files, rulings.md 12 and 19).
 import { Readable } from 'node:stream';
-import { requireParticipant } from '../chats/view.js';
+import { requireAccess, requireParticipant } from '../chats/view.js';
 import type { Deps } from '../shared/deps.js';
 import { transaction } from '../shared/effects.js';
 import { refreshChatActivity } from './activity.js';
@@ -45,10 +45,8 @@ export async function postMessage(
   const text = isBlank(input.text) ? null : input.text!;
 
   return transaction(deps, async (tx, effects) => {
-    const access = await q.postingAccess(tx, chatId, viewerId);
-    if (!access) throw new AppError('CHAT_NOT_FOUND', 'No such chat');
+    const access = requireAccess(await q.postingAccess(tx, chatId, viewerId));
     const participant = access.participant;
-    if (!participant) throw new AppError('NOT_A_PARTICIPANT', 'You are not a participant of this chat');
     if (access.blocked) throw new AppError('BLOCKED', 'You cannot send messages in this chat');
     if (!access.allowPublicPost && !participant.isAdmin) {
       throw new AppError('POSTING_NOT_ALLOWED', 'Only admins can post in this chat');
@@ -121,9 +119,9 @@ export async function listMessages(
   query: { limit: number; before?: string },
 ): Promise<Message[]> {
   // One round trip: the access checks come back with the page (q.messagesForViewer).
-  const page = await q.messagesForViewer(deps.database.db, chatId, viewerId, query.limit, query.before ?? null);
-  if (!page) throw new AppError('CHAT_NOT_FOUND', 'No such chat');
-  if (!page.participant) throw new AppError('NOT_A_PARTICIPANT', 'You are not a participant of this chat');
+  const page = requireAccess(
+    await q.messagesForViewer(deps.database.db, chatId, viewerId, query.limit, query.before ?? null),
+  );
   if (!page.cursorFound) throw new AppError('MESSAGE_NOT_FOUND', 'No such message in this chat', { field: 'before' });
   return JSON.parse(page.messages!) as Message[];
 }
