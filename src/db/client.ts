@@ -208,10 +208,17 @@ const ALONG_COMMIT = Symbol('alongCommit');
  * `tx` after it. Elsewhere (PGlite) it is awaited here.
  */
 export async function sendAlongCommit(tx: Db, statement: () => Promise<unknown>): Promise<void> {
-  const client = (tx as unknown as { session?: { client?: Record<symbol, unknown> } }).session?.client;
-  const along = client?.[ALONG_COMMIT];
+  const along = (sessionOf(tx)?.client as Record<symbol, unknown> | undefined)?.[ALONG_COMMIT];
   if (typeof along === 'function') along(statement());
   else await statement();
+}
+
+/**
+ * What drizzle holds under a handle: the driver (postgres.js: the pool, or the transaction's
+ * connection as tunedClient made it) and its logger. Not part of drizzle's typed API.
+ */
+function sessionOf(db: Db): { client?: { unsafe?: unknown }; logger?: unknown } | undefined {
+  return (db as unknown as { session?: { client?: { unsafe?: unknown }; logger?: unknown } }).session;
 }
 
 /** Runs raw SQL and returns its rows, whichever driver is underneath. */
@@ -222,7 +229,7 @@ export async function rows<T = Record<string, unknown>>(db: Db, query: SQL): Pro
   // drizzle holds (db.session.client: the pool, or the transaction's connection), with drizzle's
   // own type parsers on it, so the rows are the same as through db.execute. A handle with a
   // drizzle logger (a test counting statements) keeps drizzle's path, which logs.
-  const session = (db as unknown as { session?: { client?: { unsafe?: unknown }; logger?: unknown } }).session;
+  const session = sessionOf(db);
   const client = session?.client;
   if (typeof client?.unsafe === 'function' && session!.logger instanceof NoopLogger) {
     const plain = renderPlain(query);

@@ -96,7 +96,7 @@ export class Effects {
  */
 const RETRYABLE = new Set(['40P01', '40001']);
 /** Runs of the work at most, the first included. */
-export const TRANSACTION_ATTEMPTS = 3;
+const TRANSACTION_ATTEMPTS = 3;
 
 /**
  * Runs `work` in one transaction; its effects fire after commit and never after a rollback. A
