@@ -5,7 +5,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import type { App } from '../app.js';
 import type { Redis } from '../realtime/redis.js';
-import { KEY_PREFIX } from '../realtime/redis.js';
+import { aroundCalls, KEY_PREFIX } from '../realtime/redis.js';
 import { AppError } from '../shared/errors.js';
 
 export interface RateLimitOptions {
@@ -41,16 +41,10 @@ const COUNTING_COMMANDS = new Set<string | symbol>(['rateLimit', 'rateLimitRead'
  * reconnect attempts, which held every request of an outage for up to seconds.
  */
 function failingFastWhenDown(redis: Redis): Redis {
-  return new Proxy(redis, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property, target);
-      if (!COUNTING_COMMANDS.has(property) || typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        if (target.status === 'ready') return value.apply(target, args);
-        const callback = args.at(-1);
-        if (typeof callback === 'function') process.nextTick(callback, new Error(`redis connection ${target.status}`));
-        return undefined;
-      };
-    },
+  return aroundCalls(redis, (property, call, args) => {
+    if (!COUNTING_COMMANDS.has(property) || redis.status === 'ready') return call();
+    const callback = args.at(-1);
+    if (typeof callback === 'function') process.nextTick(callback, new Error(`redis connection ${redis.status}`));
+    return undefined;
   });
 }

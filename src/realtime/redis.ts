@@ -98,20 +98,26 @@ export function createSocketAdapter(redis: Redis, log: FastifyBaseLogger): NonNu
  * recovery and reloads, as after a longer absence.
  */
 function handledCommands(redis: Redis, log: FastifyBaseLogger): Redis {
+  return aroundCalls(redis, (property, call) => {
+    if (property === 'duplicate') return handledCommands(call() as Redis, log);
+    const result = call();
+    if (result instanceof Promise) {
+      result.catch((error: Error) => log.debug({ err: error, command: property }, 'socket adapter redis command failed'));
+    }
+    return result;
+  });
+}
+
+/**
+ * `redis` for a library that gets the client and calls its methods itself: every method call goes
+ * through `around` (the method's name and the call, on the real client).
+ */
+export function aroundCalls(redis: Redis, around: (property: string | symbol, call: () => unknown, args: unknown[]) => unknown): Redis {
   return new Proxy(redis, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target);
       if (typeof value !== 'function') return value;
-      if (property === 'duplicate') {
-        return (...args: unknown[]) => handledCommands(value.apply(target, args) as Redis, log);
-      }
-      return (...args: unknown[]) => {
-        const result = value.apply(target, args) as unknown;
-        if (result instanceof Promise) {
-          result.catch((error: Error) => log.debug({ err: error, command: property }, 'socket adapter redis command failed'));
-        }
-        return result;
-      };
+      return (...args: unknown[]) => around(property, () => value.apply(target, args), args);
     },
   });
 }
