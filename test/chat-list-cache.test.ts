@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ChatListCache, KEYS_PER_USER } from '../src/chats/list-cache.js';
 import { sql } from '../src/db/client.js';
 import { contactsOf } from '../src/realtime/queries.js';
-import { CHAT_LISTS_CHANNEL, createSocketAdapter } from '../src/realtime/redis.js';
+import { channelOf, CHAT_LISTS_CHANNEL, createSocketAdapter } from '../src/realtime/redis.js';
 import { userRoom } from '../src/realtime/server.js';
 import { transaction } from '../src/shared/effects.js';
 import { createChat, follow, group, multipart, oneToOne, postMessage, waitFor } from './chats-fixtures.js';
@@ -491,7 +491,7 @@ describe('invalidations through Redis (one node, its own Redis)', () => {
     const subscriber = client.duplicate();
     const messages: any[] = [];
     subscriber.on('message', (_channel: string, text: string) => messages.push(JSON.parse(text)));
-    await subscriber.subscribe(CHAT_LISTS_CHANNEL);
+    await subscriber.subscribe(channelOf(client, CHAT_LISTS_CHANNEL));
     try {
       node.deps.chatLists.invalidate([a.id]);
       await waitFor(async () => messages.length > 0, 2000);
@@ -500,8 +500,8 @@ describe('invalidations through Redis (one node, its own Redis)', () => {
       await primeOn(a);
       await primeOn(b);
       // Its own message back (same node id) changes nothing.
-      await client.publish(CHAT_LISTS_CHANNEL, JSON.stringify({ node: messages[0].node, users: [a.id] }));
-      await client.publish(CHAT_LISTS_CHANNEL, JSON.stringify({ node: 'another-node', users: [b.id] }));
+      await client.publish(channelOf(client, CHAT_LISTS_CHANNEL), JSON.stringify({ node: messages[0].node, users: [a.id] }));
+      await client.publish(channelOf(client, CHAT_LISTS_CHANNEL), JSON.stringify({ node: 'another-node', users: [b.id] }));
       await waitFor(async () => node.deps.chatLists.get(b.id, key()) === undefined, 2000);
       expect(node.deps.chatLists.get(a.id, key())).toBeDefined();
     } finally {
@@ -514,7 +514,7 @@ describe('invalidations through Redis (one node, its own Redis)', () => {
     const subscriber = client.duplicate();
     const published: string[][] = [];
     subscriber.on('message', (_channel: string, text: string) => published.push(JSON.parse(text).users));
-    await subscriber.subscribe(CHAT_LISTS_CHANNEL);
+    await subscriber.subscribe(channelOf(client, CHAT_LISTS_CHANNEL));
     // Another node: a Socket.IO server on the same Redis streams adapter, in this process.
     const otherRedis = new Redis(redis.url);
     const other = new Server({ adapter: createSocketAdapter(otherRedis, quiet) });
@@ -554,7 +554,7 @@ describe('invalidations through Redis (one node, its own Redis)', () => {
     expect(node.deps.chatLists.get(a.id, key())).toBeUndefined();
     await waitFor(async () => node.deps.chatLists.enabled, 5000);
     await primeOn(a);
-    await client.publish(CHAT_LISTS_CHANNEL, JSON.stringify({ node: 'another-node', users: [a.id] }));
+    await client.publish(channelOf(client, CHAT_LISTS_CHANNEL), JSON.stringify({ node: 'another-node', users: [a.id] }));
     await waitFor(async () => node.deps.chatLists.get(a.id, key()) === undefined, 2000);
   });
 });

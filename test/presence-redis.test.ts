@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { inject } from 'vitest';
 import { sql } from '../src/db/client.js';
 import { RedisPresence } from '../src/realtime/presence-redis.js';
-import { closeRedis, connectRedis, type Redis } from '../src/realtime/redis.js';
+import { channelOf, closeRedis, connectRedis, type Redis } from '../src/realtime/redis.js';
 import { newId } from '../src/shared/ids.js';
 import { nextEvent, record, settle, startApp, type TestApp, type TestUser } from './helpers/app.js';
 import { dbRows, group, listChats, postMessage } from './chats-fixtures.js';
@@ -60,23 +60,67 @@ describe('RedisPresence', () => {
     const b = await node();
     const user = fresh();
     expect(await a.presence.connect(user, 'sa1')).toBe(true);
+    // A node reads its own transitions at once; the others once the transition reaches them.
+    expect(await a.presence.online([user])).toEqual(new Set([user]));
+    await until(async () => (await b.presence.online([user])).size === 1, 1000, 5);
     expect(await b.presence.connect(user, 'sb1')).toBe(false);
     expect(await a.presence.connect(user, 'sa2')).toBe(false);
-    expect([...(await b.presence.online([user]))]).toEqual([user]);
 
     expect(await a.presence.disconnect(user, 'sa1')).toBe(false);
     expect(await b.presence.disconnect(user, 'sb1')).toBe(false);
     expect(await a.presence.online([user])).toEqual(new Set([user]));
     expect(await a.presence.disconnect(user, 'sa2')).toBe(true);
-    expect(await b.presence.online([user])).toEqual(new Set());
+    expect(await a.presence.online([user])).toEqual(new Set());
+    await until(async () => (await b.presence.online([user])).size === 0, 1000, 5);
     // A socket unknown to Redis (already gone) is no transition.
     expect(await a.presence.disconnect(user, 'sa2')).toBe(false);
   });
 
-  it('answers online() for many users in one round trip', async () => {
+  it('answers online() from memory: no command to Redis, for any number of users', async () => {
     const a = await node();
+    const b = await node();
     const users = Array.from({ length: 300 }, fresh);
     for (const [i, user] of users.entries()) if (i % 3 === 0) await a.presence.connect(user, `s${i}`);
+    const expected = new Set(users.filter((_, i) => i % 3 === 0));
+    await until(async () => (await b.presence.online(users)).size === expected.size, 1000, 5);
+
+    const monitor = await a.redis.monitor();
+    const seen: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args.some((arg) => arg.includes(users[0]))) seen.push(args);
+    });
+    await settle(50);
+    for (const n of [a, b]) expect(await n.presence.online(users)).toEqual(expected);
+    await settle(200);
+    monitor.disconnect();
+    expect(seen).toEqual([]);
+    expect(await a.presence.online([])).toEqual(new Set());
+  });
+
+  it('a node started later reads who is online (one snapshot), then follows the transitions', async () => {
+    const a = await node();
+    const [early, late] = [fresh(), fresh()];
+    await a.presence.connect(early, 'e1');
+    const c = await node();
+    expect(c.presence.synced).toBe(true);
+    expect(await c.presence.online([early, late])).toEqual(new Set([early]));
+    await a.presence.connect(late, 'l1');
+    await a.presence.disconnect(early, 'e1');
+    await until(async () => {
+      const online = await c.presence.online([early, late]);
+      return online.has(late) && !online.has(early);
+    }, 1000, 5);
+    expect(await c.presence.online([early, late])).toEqual(new Set([late]));
+  });
+
+  it('before its subscription is up, online() asks Redis in one script call', async () => {
+    const a = await node();
+    const users = Array.from({ length: 50 }, fresh);
+    for (const [i, user] of users.entries()) if (i % 2 === 0) await a.presence.connect(user, `s${i}`);
+    const redis = await connectRedis(redisUrl, log);
+    clients.push(redis);
+    const idle = new RedisPresence(redis, { ttlSeconds: TTL, log, prefix }); // not started
+    expect(idle.synced).toBe(false);
 
     const monitor = await a.redis.monitor();
     const seen: string[][] = [];
@@ -84,14 +128,58 @@ describe('RedisPresence', () => {
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
       if (source !== 'lua' && args.some((arg) => arg.includes(users[1]))) seen.push(args);
     });
-    const online = await a.presence.online(users);
+    await settle(50);
+    const online = await idle.online(users);
     await settle(200);
     monitor.disconnect();
-
-    expect(online).toEqual(new Set(users.filter((_, i) => i % 3 === 0)));
+    expect(online).toEqual(new Set(users.filter((_, i) => i % 2 === 0)));
     expect(seen).toHaveLength(1);
     expect(seen[0][0].toLowerCase()).toMatch(/^evalsha$|^eval$/);
-    expect(await a.presence.online([])).toEqual(new Set());
+  });
+
+  it('a skipped transition number makes the node read the online users again', async () => {
+    const a = await node();
+    const b = await node();
+    const [user, ghost] = [fresh(), fresh()];
+    await a.presence.connect(user, 'u1');
+    await until(async () => (await b.presence.online([user])).size === 1, 1000, 5);
+    // A transition out of sequence (as if some had been lost): b no longer trusts its memory.
+    await a.redis.publish(channelOf(a.redis, `${prefix}transitions`), `999999 1 ${ghost}`);
+    await until(async () => (await b.presence.online([ghost])).size === 0 && b.presence.synced, 1000, 5);
+    expect(await b.presence.online([user, ghost])).toEqual(new Set([user]));
+    await a.presence.disconnect(user, 'u1');
+    await until(async () => (await b.presence.online([user])).size === 0, 1000, 5);
+  });
+
+  it('a subscription that drops is taken up again, with what changed meanwhile', async () => {
+    // A Redis of its own: CLIENT KILL of the subscribers must not reach the other test files'.
+    const own = await startRedis();
+    try {
+      const connectTo = async () => {
+        const redis = await connectRedis(own.url, log);
+        clients.push(redis);
+        const presence = new RedisPresence(redis, { ttlSeconds: TTL, log, prefix });
+        nodes.push(presence);
+        await presence.start();
+        return { presence, redis };
+      };
+      const a = await connectTo();
+      const b = await connectTo();
+      const [before, meanwhile] = [fresh(), fresh()];
+      await a.presence.connect(before, 'x1');
+      await until(async () => (await b.presence.online([before])).size === 1, 1000, 5);
+
+      await a.redis.client('KILL', 'TYPE', 'pubsub');
+      await until(() => !b.presence.synced, 1000, 5);
+      await a.presence.connect(meanwhile, 'x2');
+      await a.presence.disconnect(before, 'x1');
+      await until(() => b.presence.synced, 3000, 5);
+      expect(await b.presence.online([before, meanwhile])).toEqual(new Set([meanwhile]));
+    } finally {
+      for (const n of nodes.splice(0)) await n.close();
+      for (const client of clients.splice(0)) await closeRedis(client);
+      own.stop();
+    }
   });
 
   it('turns the users of a node that died offline within the TTL, reported once by one survivor', async () => {
@@ -142,8 +230,10 @@ describe('RedisPresence', () => {
     const b = await node();
     const user = fresh();
     await b.presence.connect(user, 'b1');
+    await until(async () => (await a.presence.online([user])).size === 1, 1000, 5);
     await b.presence.close();
-    expect(await a.presence.online([user])).toEqual(new Set());
+    // The other nodes hear of it from the transition its leaving published.
+    await until(async () => (await a.presence.online([user])).size === 0, 1000, 5);
     expect(await a.redis.exists(`${prefix}node:${b.presence.nodeId}`, `${prefix}sockets:${b.presence.nodeId}`)).toBe(0);
     expect(await a.redis.sismember(`${prefix}nodes`, b.presence.nodeId)).toBe(0);
   });

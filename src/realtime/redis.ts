@@ -153,10 +153,19 @@ export function dropListsOnRemoteBroadcasts(adapter: unknown, cache: ChatListCac
 }
 
 /**
- * Invalidations of cached chat lists between nodes (src/chats/list-cache.ts). Redis pub/sub
- * channels ignore the database number of REDIS_URL: the prefix is what keeps deployments apart.
+ * Invalidations of cached chat lists between nodes (src/chats/list-cache.ts), on
+ * channelOf(redis, CHAT_LISTS_CHANNEL).
  */
 export const CHAT_LISTS_CHANNEL = `${KEY_PREFIX}chat-lists:stale`;
+
+/**
+ * The channel `name` of the database REDIS_URL selects: Redis pub/sub channels are shared by all
+ * the databases of a server, so deployments on one server with different database numbers would
+ * otherwise hear each other.
+ */
+export function channelOf(redis: Redis, name: string): string {
+  return `${name}:db${redis.options.db ?? 0}`;
+}
 
 interface StaleListsMessage {
   /** The publishing node: it has dropped the lists already and ignores its own messages. */
@@ -170,34 +179,79 @@ export interface ChatListBus {
 
 /**
  * Every invalidate() of `cache` (the changes that send the user no event) is published on
- * CHAT_LISTS_CHANNEL, on the command connection that also carries the socket adapter's XADDs. A
+ * the chat lists channel, on the command connection that also carries the socket adapter's XADDs. A
  * dedicated subscriber connection applies the other nodes' invalidations here. While it is down,
  * invalidations are missed: the cache stops serving, and starts again empty once the subscription
  * is back.
  */
 export async function connectChatListBus(redis: Redis, cache: ChatListCache, log: FastifyBaseLogger): Promise<ChatListBus> {
   const node = randomUUID();
-  const subscriber = redis.duplicate({ lazyConnect: true, autoResubscribe: false });
+  const channel = channelOf(redis, CHAT_LISTS_CHANNEL);
   cache.suspend();
+  const subscription = await subscribeChannel(redis, channel, log, {
+    name: 'chat list invalidations',
+    message(text) {
+      let message: StaleListsMessage;
+      try {
+        message = JSON.parse(text) as StaleListsMessage;
+      } catch {
+        return;
+      }
+      if (message.node !== node && Array.isArray(message.users)) cache.drop(message.users);
+    },
+    up: () => cache.resume(),
+    down: () => cache.suspend(),
+  });
+
+  cache.onInvalidate((users) => {
+    const message: StaleListsMessage = { node, users };
+    redis.publish(channel, JSON.stringify(message)).catch((error: Error) => {
+      // The other nodes keep these lists until CHAT_LIST_CACHE_TTL_MS at most.
+      log.warn({ err: error, users: users.length }, 'chat list invalidation not published');
+    });
+  });
+
+  return subscription;
+}
+
+export interface ChannelHandlers {
+  /** What the subscription is for, in log lines. */
+  name: string;
+  /** A message on the channel, in the order Redis published them. */
+  message(text: string): void;
+  /**
+   * Subscribed: at start and after every reconnect. Messages published from here on arrive; those
+   * published while the connection was down are lost (down() was called when it went).
+   */
+  up(): void | Promise<void>;
+  /** The connection closed: messages are missed until the next up(). */
+  down(): void;
+}
+
+/**
+ * One channel on a subscriber connection of its own (a copy of `redis`). Resolves once subscribed
+ * and up() has run; rejects if that fails (a node must not start without its subscriptions).
+ */
+export async function subscribeChannel(
+  redis: Redis,
+  channel: string,
+  log: FastifyBaseLogger,
+  handlers: ChannelHandlers,
+): Promise<{ close(): Promise<void> }> {
+  // autoResubscribe is off so that this is the one place that subscribes (and calls up()).
+  const subscriber = redis.duplicate({ lazyConnect: true, autoResubscribe: false });
   let lastError = '';
   subscriber.on('error', (error: Error) => {
-    if (error.message !== lastError) log.warn({ err: error }, 'redis chat-list subscriber error');
+    if (error.message !== lastError) log.warn({ err: error }, `redis subscriber error (${handlers.name})`);
     lastError = error.message;
   });
-  subscriber.on('message', (channel: string, text: string) => {
-    if (channel !== CHAT_LISTS_CHANNEL) return;
-    let message: StaleListsMessage;
-    try {
-      message = JSON.parse(text) as StaleListsMessage;
-    } catch {
-      return;
-    }
-    if (message.node !== node && Array.isArray(message.users)) cache.drop(message.users);
+  subscriber.on('message', (from: string, text: string) => {
+    if (from === channel) handlers.message(text);
   });
   const subscribe = async () => {
-    await subscriber.subscribe(CHAT_LISTS_CHANNEL);
+    await subscriber.subscribe(channel);
     lastError = '';
-    cache.resume();
+    await handlers.up();
   };
 
   try {
@@ -205,25 +259,17 @@ export async function connectChatListBus(redis: Redis, cache: ChatListCache, log
     await subscribe();
   } catch (error) {
     subscriber.disconnect();
-    throw new Error(`REDIS_URL: cannot subscribe to chat list invalidations: ${(error as Error).message}`);
+    throw new Error(`REDIS_URL: cannot subscribe to ${handlers.name}: ${(error as Error).message}`);
   }
-  subscriber.on('close', () => cache.suspend());
-  // After a reconnect (autoResubscribe is off so that this is the one place that subscribes).
+  subscriber.on('close', () => handlers.down());
   subscriber.on('ready', () => {
-    subscribe().catch((error: Error) => log.warn({ err: error }, 'redis chat-list subscribe failed; retried on reconnect'));
-  });
-
-  cache.onInvalidate((users) => {
-    const message: StaleListsMessage = { node, users };
-    redis.publish(CHAT_LISTS_CHANNEL, JSON.stringify(message)).catch((error: Error) => {
-      // The other nodes keep these lists until CHAT_LIST_CACHE_TTL_MS at most.
-      log.warn({ err: error, users: users.length }, 'chat list invalidation not published');
-    });
+    subscribe().catch((error: Error) => log.warn({ err: error }, `redis subscribe failed (${handlers.name}); retried on reconnect`));
   });
 
   return {
     async close() {
       subscriber.removeAllListeners('ready');
+      subscriber.removeAllListeners('close');
       await closeRedis(subscriber);
     },
   };
