@@ -124,6 +124,25 @@ describe('chat list order after a message', () => {
     expect(state.activities).toEqual(Array(4).fill(message.at));
     expect(await firstChat(a)).toBe(chat.id);
   });
+
+  it('the periodic sweep leaves a chat flagged since its last run (due on the node that flagged it), and takes it at the next', async () => {
+    const [a, b, c, d] = await users(4);
+    const chat = await groupChat(t, a, [b, c, d]);
+    const message = await send(t, b, chat.id, { text: 'flagged on another node' });
+    await waitFor(async () => (await activity(chat.id)).pending === false, REFRESH_MS + 3000);
+    // As a message on another node leaves it: flagged, the copies old, no rewrite due here.
+    await t.deps.database.db.execute(sql`update chats set activity_pending = true where id = ${chat.id}`);
+    await t.deps.database.db.execute(
+      sql`update participants set activity_at = activity_at - interval '1 hour' where chat_id = ${chat.id}`,
+    );
+
+    await t.deps.activity.sweepAbandoned();
+    expect((await activity(chat.id)).pending).toBe(true);
+    expect(await t.deps.activity.sweepAbandoned()).toBeGreaterThanOrEqual(1);
+    const state = await activity(chat.id);
+    expect(state.pending).toBe(false);
+    expect(state.activities).toEqual(Array(4).fill(message.at));
+  });
 });
 
 // Every other write that moves a large chat's activity takes the same after-commit path: the

@@ -36,8 +36,14 @@ export async function touchChat(deps: Deps, tx: Db, effects: Effects, chatId: st
 export interface ActivityRefresher {
   /** The chat's participants' order is to be rewritten (a write flagged it activity_pending and committed). */
   schedule(chatId: string): void;
-  /** Rewrites every chat still flagged in the database; returns how many it rewrote. */
+  /** Rewrites every chat still flagged in the database and not due here; returns how many. */
   sweep(): Promise<number>;
+  /**
+   * What runs every sweepMs (at least delayMs): rewrites the chats that were flagged at its last
+   * run too, what a node that died between a commit and its rewrite left. A chat flagged more
+   * recently is most likely due on the node that flagged it.
+   */
+  sweepAbandoned(): Promise<number>;
   start(): void;
   /** Rewrites what is scheduled now, then stops. */
   stop(): Promise<void>;
@@ -46,7 +52,7 @@ export interface ActivityRefresher {
 export interface ActivityRefresherOptions {
   /** The most a chat's rewrite waits after the first message that needs it. */
   delayMs: number;
-  /** How often the database is searched for flags a dead node left. */
+  /** How often the database is searched for flags a dead node left (at least delayMs). */
   sweepMs: number;
 }
 
@@ -85,14 +91,24 @@ export function createActivityRefresher(
     return work;
   }
 
+  /** Flagged chats the last periodic pass found: the next one rewrites those still flagged. */
+  let seen = new Set<string>();
+
   // A batch per pass: a rewrite that keeps failing is retried next pass, never in a tight loop.
-  async function pass(): Promise<number> {
+  async function pass(all: boolean): Promise<number> {
     const chatIds = await pendingActivityChats(database.db, SWEEP_BATCH);
-    for (const chatId of chatIds) if (!scheduled.has(chatId)) await runNow(chatId);
-    return chatIds.length;
+    const due = all ? chatIds : chatIds.filter((chatId) => seen.has(chatId));
+    if (!all) seen = new Set(chatIds);
+    let rewritten = 0;
+    for (const chatId of due) {
+      if (scheduled.has(chatId)) continue;
+      await runNow(chatId);
+      rewritten++;
+    }
+    return rewritten;
   }
 
-  const sweep = () => (sweeping ??= pass().finally(() => (sweeping = null)));
+  const sweep = (all: boolean) => (sweeping ??= pass(all).finally(() => (sweeping = null)));
 
   return {
     schedule(chatId) {
@@ -101,12 +117,13 @@ export function createActivityRefresher(
       timer.unref();
       scheduled.set(chatId, timer);
     },
-    sweep,
+    sweep: () => sweep(true),
+    sweepAbandoned: () => sweep(false),
     start() {
       if (sweeper) return;
       sweeper = setInterval(() => {
-        sweep().catch((error) => log.warn({ err: error }, 'chat activity sweep failed'));
-      }, options.sweepMs);
+        sweep(false).catch((error: Error) => log.warn({ err: error }, 'chat activity sweep failed'));
+      }, Math.max(options.sweepMs, options.delayMs));
       sweeper.unref();
     },
     async stop() {
