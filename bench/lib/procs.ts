@@ -140,12 +140,20 @@ export interface Infra {
 /** The service as users run it: dist/src/main.js, NODE_ENV=production, Redis on, pinned to core 0. */
 export async function startService(
   infra: Infra,
-  options: { env?: Record<string, string>; nodeArgs?: string[]; inspect?: boolean; name?: string } = {},
+  options: {
+    env?: Record<string, string>;
+    nodeArgs?: string[];
+    inspect?: boolean;
+    name?: string;
+    /** Another build of the service (default BENCH_SERVICE_SCRIPT, else this tree's build). */
+    script?: string;
+  } = {},
 ): Promise<Server> {
   const port = await freePort();
   return startProcess({
     name: options.name ?? 'service',
-    script: 'dist/src/main.js',
+    // BENCH_SERVICE_SCRIPT: an older commit's dist/src/main.js, for an A/B of two builds.
+    script: options.script ?? process.env.BENCH_SERVICE_SCRIPT ?? 'dist/src/main.js',
     nodeArgs: options.nodeArgs,
     inspect: options.inspect,
     ready: /listening on (http:\/\/[\d.]+:\d+)/,
