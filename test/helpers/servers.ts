@@ -86,6 +86,11 @@ export async function startRedis(): Promise<RunningServer> {
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
     '--daemonize', 'yes', '--pidfile', pidfile, '--dir', dir,
   ]);
+  // The daemonized server binds its port after redis-server has returned: wait until it answers.
+  for (let attempt = 0; spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() !== 'PONG'; attempt++) {
+    if (attempt >= 100) throw new Error(`redis-server on port ${port} does not answer`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   return {
     url: `redis://127.0.0.1:${port}`,
     stop() {
