@@ -151,6 +151,23 @@ describe('RedisPresence', () => {
     await until(async () => (await b.presence.online([user])).size === 0, 1000, 5);
   });
 
+  it('nodes on another database of the same Redis server (same prefix) do not hear its transitions', async () => {
+    const a = await node();
+    const redis = await connectRedis(`${redisUrl}/7`, log);
+    clients.push(redis);
+    const other = new RedisPresence(redis, { ttlSeconds: TTL, log, prefix });
+    nodes.push(other);
+    await other.start();
+    const [user, mark] = [fresh(), fresh()];
+    await a.presence.connect(user, 'u1');
+    await other.connect(mark, 'm1'); // its own transition, after a's: when it is in, a's had come
+    await until(async () => (await other.online([mark])).size === 1, 1000, 5);
+    await settle(50);
+    expect(other.synced).toBe(true);
+    expect(await other.online([user])).toEqual(new Set());
+    expect(await a.presence.online([mark])).toEqual(new Set());
+  });
+
   it('a subscription that drops is taken up again, with what changed meanwhile', async () => {
     // A Redis of its own: CLIENT KILL of the subscribers must not reach the other test files'.
     const own = await startRedis();
