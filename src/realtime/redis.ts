@@ -26,16 +26,7 @@ export async function connectRedis(url: string, log: FastifyBaseLogger): Promise
     maxRetriesPerRequest: 2,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
   });
-  let lastError = '';
-  redis.on('error', (error: Error) => {
-    // ioredis repeats the same error on every reconnect attempt: log each cause once.
-    if (error.message !== lastError) log.warn({ err: error }, 'redis connection error');
-    lastError = error.message;
-  });
-  redis.on('ready', () => {
-    if (lastError) log.info('redis connection restored');
-    lastError = '';
-  });
+  logErrorsOnce(redis, log, 'redis connection');
   try {
     await redis.connect();
   } catch (error) {
@@ -43,6 +34,22 @@ export async function connectRedis(url: string, log: FastifyBaseLogger): Promise
     throw new Error(`REDIS_URL: cannot connect to ${redactUrl(url)}: ${(error as Error).message}`);
   }
   return redis;
+}
+
+/**
+ * ioredis repeats the same error on every reconnect attempt: each cause is logged once, and the
+ * connection's return after one.
+ */
+function logErrorsOnce(client: Redis, log: FastifyBaseLogger, what: string): void {
+  let lastError = '';
+  client.on('error', (error: Error) => {
+    if (error.message !== lastError) log.warn({ err: error }, `${what} error`);
+    lastError = error.message;
+  });
+  client.on('ready', () => {
+    if (lastError) log.info(`${what} restored`);
+    lastError = '';
+  });
 }
 
 /** 'ok' when Redis answers PING within the time; a disconnected client answers 'down' at once. */
@@ -240,17 +247,12 @@ export async function subscribeChannel(
 ): Promise<{ close(): Promise<void> }> {
   // autoResubscribe is off so that this is the one place that subscribes (and calls up()).
   const subscriber = redis.duplicate({ lazyConnect: true, autoResubscribe: false });
-  let lastError = '';
-  subscriber.on('error', (error: Error) => {
-    if (error.message !== lastError) log.warn({ err: error }, `redis subscriber error (${handlers.name})`);
-    lastError = error.message;
-  });
+  logErrorsOnce(subscriber, log, `redis subscriber (${handlers.name})`);
   subscriber.on('message', (from: string, text: string) => {
     if (from === channel) handlers.message(text);
   });
   const subscribe = async () => {
     await subscriber.subscribe(channel);
-    lastError = '';
     await handlers.up();
   };
 
