@@ -118,6 +118,8 @@ describe('chat list order after a message', () => {
     t.deps.chatLists.invalidate([a.id]);
     expect(await firstChat(a)).toBe(older.id);
 
+    // A pass rewrites what was flagged at the pass before it too.
+    await t.deps.activity.sweep();
     expect(await t.deps.activity.sweep()).toBeGreaterThanOrEqual(1);
     const state = await activity(chat.id);
     expect(state.pending).toBe(false);
@@ -136,9 +138,9 @@ describe('chat list order after a message', () => {
       sql`update participants set activity_at = activity_at - interval '1 hour' where chat_id = ${chat.id}`,
     );
 
-    await t.deps.activity.sweepAbandoned();
+    await t.deps.activity.sweep();
     expect((await activity(chat.id)).pending).toBe(true);
-    expect(await t.deps.activity.sweepAbandoned()).toBeGreaterThanOrEqual(1);
+    expect(await t.deps.activity.sweep()).toBeGreaterThanOrEqual(1);
     const state = await activity(chat.id);
     expect(state.pending).toBe(false);
     expect(state.activities).toEqual(Array(4).fill(message.at));

@@ -36,14 +36,12 @@ export async function touchChat(deps: Deps, tx: Db, effects: Effects, chatId: st
 export interface ActivityRefresher {
   /** The chat's participants' order is to be rewritten (a write flagged it activity_pending and committed). */
   schedule(chatId: string): void;
-  /** Rewrites every chat still flagged in the database and not due here; returns how many. */
-  sweep(): Promise<number>;
   /**
-   * What runs every sweepMs (at least delayMs): rewrites the chats that were flagged at its last
-   * run too, what a node that died between a commit and its rewrite left. A chat flagged more
-   * recently is most likely due on the node that flagged it.
+   * What runs every sweepMs (at least delayMs): rewrites the chats, not due here, that were
+   * flagged at its last run too, what a node that died between a commit and its rewrite left; a
+   * chat flagged more recently is most likely due on the node that flagged it. Returns how many.
    */
-  sweepAbandoned(): Promise<number>;
+  sweep(): Promise<number>;
   start(): void;
   /** Rewrites what is scheduled now, then stops. */
   stop(): Promise<void>;
@@ -95,10 +93,10 @@ export function createActivityRefresher(
   let seen = new Set<string>();
 
   // A batch per pass: a rewrite that keeps failing is retried next pass, never in a tight loop.
-  async function pass(all: boolean): Promise<number> {
+  async function pass(): Promise<number> {
     const chatIds = await pendingActivityChats(database.db, SWEEP_BATCH);
-    const due = all ? chatIds : chatIds.filter((chatId) => seen.has(chatId));
-    if (!all) seen = new Set(chatIds);
+    const due = chatIds.filter((chatId) => seen.has(chatId));
+    seen = new Set(chatIds);
     let rewritten = 0;
     for (const chatId of due) {
       if (scheduled.has(chatId)) continue;
@@ -108,7 +106,7 @@ export function createActivityRefresher(
     return rewritten;
   }
 
-  const sweep = (all: boolean) => (sweeping ??= pass(all).finally(() => (sweeping = null)));
+  const sweep = () => (sweeping ??= pass().finally(() => (sweeping = null)));
 
   return {
     schedule(chatId) {
@@ -117,12 +115,11 @@ export function createActivityRefresher(
       timer.unref();
       scheduled.set(chatId, timer);
     },
-    sweep: () => sweep(true),
-    sweepAbandoned: () => sweep(false),
+    sweep,
     start() {
       if (sweeper) return;
       sweeper = setInterval(() => {
-        sweep(false).catch((error: Error) => log.warn({ err: error }, 'chat activity sweep failed'));
+        sweep().catch((error: Error) => log.warn({ err: error }, 'chat activity sweep failed'));
       }, Math.max(options.sweepMs, options.delayMs));
       sweeper.unref();
     },
