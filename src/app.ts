@@ -27,7 +27,7 @@ import {
   connectChatListBus,
   connectRedis,
   createSocketAdapter,
-  dropListsOnRemoteBroadcasts,
+  listsHearRemoteEvents,
   pingRedis,
   type ChatListBus,
   type Redis,
@@ -121,7 +121,7 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
     chatLists,
     chatPeers: (chatId, userId) => chatPeers(database.db, chatId, userId),
   });
-  if (redis) dropListsOnRemoteBroadcasts(socket.io.of('/').adapter, chatLists);
+  if (redis) listsHearRemoteEvents(socket.io.of('/').adapter, chatLists);
 
   const activity = createActivityRefresher(database, chatLists, log, {
     delayMs: config.limits.activityRefreshMs,

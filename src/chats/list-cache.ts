@@ -3,6 +3,9 @@
 // trip. Correctness rests on invalidation, not on expiry:
 // - every socket event to a user drops that user's entries (src/realtime/server.ts notify): every
 //   change a client can see in its list comes with an event to it;
+// - except a message-created, which a cached first page takes as a patch when it can show exactly
+//   what the statement would (applyPosted below): the chat moves to the top with its new
+//   lastMessage, unread and sender's read mark. Anything it cannot tell drops the entry;
 // - presence announcements drop the lists of the user's contacts (the answer shows isOnline);
 // - writes that change lists silently say so through effects.staleChatLists (src/shared/effects.ts);
 // - with Redis, the other nodes drop a user's lists when the socket adapter hands them an event to
@@ -10,15 +13,49 @@
 //   (src/realtime/redis.ts).
 // The TTL only bounds the damage of an invalidation lost between nodes.
 
+import type { ChatForViewer, LastMessage } from './view.js';
+
+/** Events that change nothing a chat list shows: they drop no cached list anywhere. */
+export const LIST_NEUTRAL_EVENTS: ReadonlySet<string> = new Set(['typing']);
+
 /** What every part of the service uses to drop users' cached chat lists. */
 export interface ChatListInvalidation {
   /** On every node. */
   invalidate(userIds: Iterable<string>): void;
   /**
    * On this node only: for a change that sends these users a socket event, which carries the
-   * invalidation to the other nodes (src/realtime/redis.ts dropListsOnRemoteBroadcasts).
+   * invalidation to the other nodes (src/realtime/redis.ts listsHearRemoteEvents).
    */
   drop(userIds: Iterable<string>): void;
+  /**
+   * On this node only: `event` with `payload` is going to these users' sockets (from this node,
+   * or from another one through the socket adapter). A message-created is queued on their cached
+   * first pages as a patch, when they can take it; any other event drops their lists.
+   */
+  heard(userIds: Iterable<string>, event: string, payload: unknown): void;
+}
+
+/** A message-created event as the cache patches a list with it. */
+export interface PostedMessage {
+  chat: string;
+  id: string;
+  sender: string;
+  /** The message's `at` in ms: timestamps are stored to the millisecond (drizzle/0000_init.sql). */
+  at: number;
+  /** The event's message, the chat's lastMessage from now on (message_json, the same shape). */
+  message: LastMessage;
+}
+
+/** The message of a message-created payload ({message}), or null when it is not one. */
+export function postedMessageOf(payload: unknown): PostedMessage | null {
+  const message = (payload as { message?: any } | null)?.message;
+  if (typeof message !== 'object' || message === null) return null;
+  const at = typeof message.at === 'string' ? Date.parse(message.at) : NaN;
+  const sender = message.user?._id;
+  if (typeof message._id !== 'string' || typeof message.chat !== 'string' || typeof sender !== 'string' || Number.isNaN(at)) {
+    return null;
+  }
+  return { chat: message.chat, id: message._id, sender, at, message };
 }
 
 /** The GET /chats query the cache is keyed on (search is never cached). */
@@ -41,7 +78,23 @@ export interface FillToken {
 interface Entry {
   json: string;
   expiresAt: number;
+  /**
+   * A first page: the newest activity copy (participants.activity_at, the list's order key) of
+   * its chats in ms, raised by every queued patch. Null: the entry takes no patch.
+   */
+  top: number | null;
+  /** message-created events not yet applied to `json`: applied by the next get(). */
+  pending: PostedMessage[];
 }
+
+/** Patches queued on one entry at most; past them the entry is dropped. */
+export const PENDING_MAX = 16;
+
+/**
+ * Applies queued messages to a cached answer's JSON: the new JSON, or null when one of them
+ * cannot be applied (the entry is then dropped and the list read again).
+ */
+export type ListPatcher = (json: string, pending: readonly PostedMessage[]) => string | null;
 
 /** What is kept per user: nothing once no fill runs and no entry is cached. */
 export interface UserRecord {
@@ -51,6 +104,44 @@ export interface UserRecord {
   inFlight: number;
   /** Query key → answer, least recently used first. */
   entries: Map<string, Entry>;
+}
+
+/** The limits the list statement applies that a patch must apply too (src/config.ts limits). */
+export interface PatchLimits {
+  /** ACTIVITY_INLINE_MAX: larger chats' order copies are rewritten after the commit. */
+  activityInlineMax: number;
+  /** UNREAD_CAP */
+  unreadCap: number;
+}
+
+/**
+ * Applies a posted message, in place, to the chats of a cached first page of `viewerId`'s list,
+ * as the list statement shows them once the message is committed (src/messages/queries.ts
+ * insertMessage, src/chats/queries.ts chatForViewerJson), given that the message is newer than
+ * every chat of the page (heard() checks it). False when the page cannot tell:
+ * - the chat is not in it: it would come first, with a JSON the page does not have;
+ * - the chat has more than ACTIVITY_INLINE_MAX participants: the others' order copies follow
+ *   after the commit (src/messages/activity.ts), so its place in their lists is not yet known;
+ * - the viewer or the sender is not among its participants (a membership change on its way).
+ */
+export function applyPosted(chats: ChatForViewer[], posted: PostedMessage, viewerId: string, limits: PatchLimits): boolean {
+  const index = chats.findIndex((chat) => chat._id === posted.chat);
+  if (index < 0) return false;
+  const chat = chats[index];
+  if (chat.participantsCount > limits.activityInlineMax) return false;
+  const viewer = chat.participants.find((p) => p.user._id === viewerId);
+  const sender = chat.participants.find((p) => p.user._id === posted.sender);
+  if (!viewer || !sender) return false;
+  // unread counts live messages after the viewer's lastReadAt not sent by them, up to the cap.
+  // The sender's read mark moves to the message, and every message the page knows is older.
+  if (posted.sender === viewerId) chat.unread = 0;
+  else if (posted.at > Date.parse(viewer.lastReadAt)) chat.unread = Math.min(chat.unread + 1, limits.unreadCap);
+  // last_read_at = greatest(last_read_at, at)
+  if (posted.at > Date.parse(sender.lastReadAt)) sender.lastReadAt = posted.message.at;
+  chat.lastMessage = posted.message;
+  chats.splice(index, 1);
+  chats.unshift(chat);
+  return true;
 }
 
 /** A user's list is asked for with very few distinct queries (first pages, the group filter). */
@@ -100,8 +191,15 @@ export class ChatListCache implements ChatListInvalidation {
     return `${query.limit}:${query.page}:${group}:${query.meetMeOnly ? 'm' : ''}`;
   }
 
-  /** The cached answer, or undefined. A hit makes the user and the key the most recently used. */
-  get(userId: string, key: string): string | undefined {
+  /** Patched lists served (queued messages applied by get()), for the bench's counts. */
+  patched = 0;
+
+  /**
+   * The cached answer, or undefined. A hit makes the user and the key the most recently used.
+   * Messages queued on the entry are applied first by `patch`; without one, or when it fails,
+   * the entry is dropped.
+   */
+  get(userId: string, key: string, patch?: ListPatcher): string | undefined {
     if (!this.enabled) return undefined;
     const record = this.users.get(userId);
     const entry = record?.entries.get(key);
@@ -110,6 +208,17 @@ export class ChatListCache implements ChatListInvalidation {
       record.entries.delete(key);
       this.forgetIfIdle(userId, record);
       return undefined;
+    }
+    if (entry.pending.length > 0) {
+      const json = patch ? patch(entry.json, entry.pending) : null;
+      if (json === null) {
+        record.entries.delete(key);
+        this.forgetIfIdle(userId, record);
+        return undefined;
+      }
+      entry.json = json;
+      entry.pending = [];
+      this.patched++;
     }
     this.users.delete(userId);
     this.users.set(userId, record);
@@ -139,9 +248,10 @@ export class ChatListCache implements ChatListInvalidation {
   /**
    * Ends the fill and stores its answer, unless the user was invalidated since beginFill (the
    * answer may predate the change), or the record was evicted or cleared meanwhile. Returns
-   * whether it was stored.
+   * whether it was stored. `top`: for a first page, the newest activity copy of its chats in ms
+   * (the entry then takes message patches); null otherwise.
    */
-  set(token: FillToken | null, key: string, json: string): boolean {
+  set(token: FillToken | null, key: string, json: string, top: number | null = null): boolean {
     if (!token) return false;
     const { userId, record } = token;
     record.inFlight--;
@@ -151,7 +261,7 @@ export class ChatListCache implements ChatListInvalidation {
       return false;
     }
     record.entries.delete(key);
-    record.entries.set(key, { json, expiresAt: this.now() + this.ttlMs });
+    record.entries.set(key, { json, expiresAt: this.now() + this.ttlMs, top, pending: [] });
     if (record.entries.size > KEYS_PER_USER) record.entries.delete(record.entries.keys().next().value!);
     return true;
   }
@@ -178,6 +288,30 @@ export class ChatListCache implements ChatListInvalidation {
       if (!record) continue;
       record.generation++;
       record.entries.clear();
+      this.forgetIfIdle(userId, record);
+    }
+  }
+
+  heard(userIds: Iterable<string>, event: string, payload: unknown): void {
+    if (LIST_NEUTRAL_EVENTS.has(event)) return;
+    const posted = event === 'message-created' ? postedMessageOf(payload) : null;
+    if (!posted) return this.drop(userIds);
+    for (const userId of userIds) {
+      const record = this.users.get(userId);
+      if (!record) continue;
+      // A fill running now may or may not have read the message: it stores nothing.
+      record.generation++;
+      for (const [key, entry] of record.entries) {
+        // The chat comes first only if the message is newer than every chat of the page; an
+        // equal time would leave the order to the chat ids. A message the entry already shows
+        // (read after its commit, the event arriving later) is never newer than the page.
+        if (entry.top !== null && posted.at > entry.top && entry.pending.length < PENDING_MAX) {
+          entry.pending.push(posted);
+          entry.top = posted.at;
+        } else {
+          record.entries.delete(key);
+        }
+      }
       this.forgetIfIdle(userId, record);
     }
   }

@@ -246,9 +246,9 @@ export async function listChats(
   viewerId: string,
   filter: ChatListFilter,
   unreadCap: number,
-): Promise<{ chats: ChatForViewerRow[]; count: number }> {
-  const row = await one<{ count: number; chats: string }>(db, listChatsQuery(viewerId, filter, unreadCap));
-  return { chats: JSON.parse(row!.chats) as ChatForViewerRow[], count: row!.count };
+): Promise<{ chats: ChatForViewerRow[]; count: number; top: number | null }> {
+  const row = await one<{ count: number; chats: string; top: number | null }>(db, listChatsQuery(viewerId, filter, unreadCap));
+  return { chats: JSON.parse(row!.chats) as ChatForViewerRow[], count: row!.count, top: row!.top };
 }
 
 /** The GET /chats statement (bench/explain-chats.ts EXPLAINs it). */
@@ -297,6 +297,9 @@ export function listChatsQuery(viewerId: string, filter: ChatListFilter, unreadC
   return sql`with ${ctes}
         select
           (select count from total) as count,
+          -- The page's newest order key in ms (timestamps are kept to the ms): the chat list cache
+          -- patches a cached first page only with a newer message (src/chats/list-cache.ts).
+          (select (extract(epoch from max(activity_at)) * 1000)::float8 from page) as top,
           coalesce((
             select '[' || string_agg(${chatForViewerJson(viewerId, unreadCap)}, ','
                                      order by vp.activity_at desc nulls last, vp.chat_id desc nulls last) || ']'

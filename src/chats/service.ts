@@ -6,6 +6,7 @@ import { AppError, isForeignKeyViolation } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { objectKey } from '../storage/port.js';
 import * as users from '../users/queries.js';
+import { applyPosted } from './list-cache.js';
 import { sniffImage } from './photo.js';
 import * as q from './queries.js';
 import {
@@ -26,14 +27,20 @@ export async function listChats(
   viewerId: string,
   filter: q.ChatListFilter,
 ): Promise<{ chats: ChatForViewer[]; count: number }> {
+  const { chats, count } = await listChatsWithTop(deps, viewerId, filter);
+  return { chats, count };
+}
+
+/** listChats, with the page's newest order key (ms) the chat list cache keeps. */
+async function listChatsWithTop(deps: Deps, viewerId: string, filter: q.ChatListFilter) {
   const search = filter.search?.trim();
-  const { chats, count } = await q.listChats(
+  const { chats, count, top } = await q.listChats(
     deps.database.db,
     viewerId,
     { ...filter, search: search || undefined },
     deps.config.limits.unreadCap,
   );
-  return { chats: await withPresence(deps, chats), count };
+  return { chats: await withPresence(deps, chats), count, top };
 }
 
 /**
@@ -51,13 +58,23 @@ export async function listChatsJson(
   const cache = deps.chatLists;
   const key = cache.keyOf(filter);
   if (key === null) return render(await listChats(deps, viewerId, filter));
-  const hit = cache.get(viewerId, key);
+  const hit = cache.get(viewerId, key, (json, pending) => {
+    // Messages posted since the entry was stored: the answer parsed back, patched, rendered again
+    // by the same serializer (the parse keeps every key's order, so the bytes are the statement's).
+    const answer = JSON.parse(json) as { chats: ChatForViewer[]; count: number };
+    for (const posted of pending) {
+      if (!applyPosted(answer.chats, posted, viewerId, deps.config.limits)) return null;
+    }
+    return render(answer);
+  });
   if (hit !== undefined) return hit;
   // Before the reads: an invalidation from here on marks this fill stale.
   const fill = cache.beginFill(viewerId);
   try {
-    const json = render(await listChats(deps, viewerId, filter));
-    cache.set(fill, key, json);
+    const { chats, count, top } = await listChatsWithTop(deps, viewerId, filter);
+    const json = render({ chats, count });
+    // Only a first page can take a message's patch: on later pages the chat would leave.
+    cache.set(fill, key, json, filter.page === 1 ? (top ?? Number.NEGATIVE_INFINITY) : null);
     return json;
   } catch (error) {
     cache.cancel(fill);

@@ -6,7 +6,7 @@ import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Redis } from 'ioredis';
 import type { ServerOptions } from 'socket.io';
 import type { ChatListCache } from '../chats/list-cache.js';
-import { LIST_NEUTRAL_EVENTS, roomUser } from './server.js';
+import { roomUser } from './server.js';
 
 export type { Redis };
 
@@ -134,25 +134,26 @@ const BROADCAST = 3;
 
 /**
  * Every socket event to a user is an invalidation of that user's cached chat lists
- * (src/realtime/server.ts notify): on the other nodes, their lists are dropped when the adapter
- * hands this node the event from the stream, just before it goes to the local sockets, so a client
+ * (src/realtime/server.ts notify): on the other nodes, their lists are dropped (patched, for a
+ * message-created: ChatListCache.heard) when the adapter hands this node the event from the
+ * stream, just before it goes to the local sockets, so a client
  * reacting to it cannot get the old list from this node's cache, and no separate message per
  * event is published (one Redis command and, for a group of 1,000, a 25 KB message less per
  * message posted). Hooked on the adapter's onMessage (socket.io-adapter 2.5 ClusterAdapter), which
  * gets every message of the other nodes; a lagging stream reader delays the event and its
  * invalidation alike.
  */
-export function dropListsOnRemoteBroadcasts(adapter: unknown, cache: ChatListCache): void {
+export function listsHearRemoteEvents(adapter: unknown, cache: ChatListCache): void {
   const target = adapter as { uid?: string; onMessage?: (message: any, offset?: string) => unknown };
   const original = target.onMessage;
   if (typeof original !== 'function') throw new Error('socket adapter: no onMessage to hook the chat list cache on');
   target.onMessage = function (this: unknown, message: any, offset?: string) {
     if (message?.type === BROADCAST && message.uid !== target.uid) {
-      const event = message.data?.packet?.data?.[0];
+      const [event, payload] = message.data?.packet?.data ?? [];
       const rooms = message.data?.opts?.rooms;
-      if (!LIST_NEUTRAL_EVENTS.has(event) && Array.isArray(rooms)) {
+      if (Array.isArray(rooms)) {
         const users = rooms.map(roomUser).filter((id: string | null): id is string => id !== null);
-        if (users.length > 0) cache.drop(users);
+        if (users.length > 0) cache.heard(users, typeof event === 'string' ? event : '', payload);
       }
     }
     return original.call(target, message, offset);

@@ -15,9 +15,6 @@ export const userRoom = (userId: string) => USER_ROOM + userId;
 export const roomUser = (room: unknown): string | null =>
   typeof room === 'string' && room.startsWith(USER_ROOM) ? room.slice(USER_ROOM.length) : null;
 
-/** Events that change nothing a chat list shows: they drop no cached list anywhere. */
-export const LIST_NEUTRAL_EVENTS: ReadonlySet<string> = new Set(['typing']);
-
 export interface SocketServerOptions {
   httpServer: HttpServer;
   tokens: TokenService;
@@ -146,9 +143,10 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
     notify(userIds: string[], event: string, payload: unknown, notifyOptions?: NotifyOptions) {
       if (userIds.length === 0) return;
       // Every change a client can see in its chat list comes with an event to it: its cached list
-      // is dropped before the event leaves, whatever exceptSocket says; on the other nodes, when
-      // the adapter hands them the event (src/realtime/redis.ts dropListsOnRemoteBroadcasts).
-      options.chatLists.drop(userIds);
+      // is dropped (or patched, for a message) before the event leaves, whatever exceptSocket
+      // says; on the other nodes, when the adapter hands them the event (src/realtime/redis.ts
+      // listsHearRemoteEvents).
+      options.chatLists.heard(userIds, event, payload);
       let target = io.to(userIds.map(userRoom));
       if (notifyOptions?.exceptSocket) target = target.except(notifyOptions.exceptSocket);
       target.emit(event, payload);
