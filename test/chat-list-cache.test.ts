@@ -244,6 +244,30 @@ describe('ChatListCache', () => {
       expect(c.get(A, 'first', appendIds())).toBeUndefined();
     });
 
+    it('a presence marks every entry for a presence read at its next get(), with the queued messages', () => {
+      const c = cache();
+      c.set(c.beginFill(A), 'first', 'page', 1_000);
+      c.heard([A], 'message-created', posted('m1', 1_001));
+      c.set(c.beginFill(A), 'later', 'page2', null);
+      const running = c.beginFill(A);
+      c.heard([A], 'presence', { user: B, isOnline: true });
+      expect(c.set(running, 'other', 'x')).toBe(false);
+      const calls: [string, string[], boolean][] = [];
+      const spy = (json: string, pending: readonly PostedMessage[], presence: boolean) => {
+        calls.push([json, pending.map((p) => p.id), presence]);
+        return `${json}!`;
+      };
+      expect(c.get(A, 'first', spy)).toBe('page!');
+      expect(c.get(A, 'later', spy)).toBe('page2!');
+      expect(c.get(A, 'later', spy)).toBe('page2!');
+      expect(calls).toEqual([
+        ['page', ['m1'], true],
+        ['page2', [], true],
+      ]);
+      c.heard([A], 'presence', { user: B, isOnline: false });
+      expect(c.get(A, 'later', () => null)).toBeUndefined();
+    });
+
     it('any other event, or a message-created without a message, drops the lists; typing touches nothing', () => {
       const c = cache();
       for (const [event, payload] of [
@@ -487,16 +511,27 @@ describe('every change shows in the next GET /chats', () => {
     expect(participantOf(chatIn(await list(c), shared._id), a).user.name).toBe('Renamed Person');
   });
 
-  it('the other party coming online, then going offline', async () => {
+  it('the other party coming online, then going offline: the cached list is patched, with the bytes of a list read again', async () => {
     const [a, b] = [await t.user(), await t.user()];
-    const chat = await oneToOne(t, a, b);
+    const chat = await oneToOne(t, b, a); // its `user` is a
+    await group(t, b, [a]);
     expect(participantOf(chatIn(await prime(b), chat._id), a).user.isOnline).toBe(false);
+    const patched = t.deps.chatLists.patched;
     const socket: Socket = await t.socket(a);
     const onlineIs = (value: boolean) => async () => participantOf(chatIn(await list(b), chat._id), a).user.isOnline === value;
     await waitFor(onlineIs(true), 2000);
-    await prime(b);
+    expect(t.deps.chatLists.patched).toBe(patched + 1);
+    const shown = await get(t, b);
+    for (const c of shown.json().chats) {
+      expect(participantOf(c, a).user.isOnline).toBe(true);
+      expect(participantOf(c, b).user.isOnline).toBe(false);
+    }
+    expect(shown.json().chats.find((c: any) => c._id === chat._id).user.isOnline).toBe(true);
+    t.deps.chatLists.invalidate([b.id]);
+    expect((await get(t, b)).body).toBe(shown.body);
     socket.disconnect();
     await waitFor(onlineIs(false), 2000);
+    expect(t.deps.chatLists.patched).toBe(patched + 2);
   });
 
   it('a chat deleted', async () => {
@@ -760,6 +795,22 @@ describe('invalidations through Redis (one node, its own Redis)', () => {
     } finally {
       await other.of('/').adapter.close();
       otherRedis.disconnect();
+    }
+  });
+
+  it('a presence change is read from the Redis presence kept in memory: the list is patched, not read again', async () => {
+    const [a, b] = [await node.user(), await node.user()];
+    const chat = await oneToOne(node, b, a);
+    await waitFor(async () => node.deps.realtime.onlineUsersNow([a.id]) !== null, 5000);
+    await primeOn(b);
+    const patched = node.deps.chatLists.patched;
+    const socket = await node.socket(a);
+    try {
+      await waitFor(async () => (await get(node, b)).json().chats[0].user.isOnline === true, 3000);
+      expect(node.deps.chatLists.patched).toBe(patched + 1);
+      expect((await get(node, b)).json().chats[0]._id).toBe(chat._id);
+    } finally {
+      socket.disconnect();
     }
   });
 

@@ -6,7 +6,8 @@
 // - except a message-created, which a cached first page takes as a patch when it can show exactly
 //   what the statement would (applyPosted below): the chat moves to the top with its new
 //   lastMessage, unread and sender's read mark. Anything it cannot tell drops the entry;
-// - presence announcements drop the lists of the user's contacts (the answer shows isOnline);
+// - presence announcements (the answer shows isOnline) mark the lists of the user's contacts for a
+//   presence read from memory at their next get (or drop them when the node has no such memory);
 // - writes that change lists silently say so through effects.staleChatLists (src/shared/effects.ts);
 // - with Redis, the other nodes drop a user's lists when the socket adapter hands them an event to
 //   the user, before their sockets get it; invalidations without an event are published
@@ -30,7 +31,8 @@ export interface ChatListInvalidation {
   /**
    * On this node only: `event` with `payload` is going to these users' sockets (from this node,
    * or from another one through the socket adapter). A message-created is queued on their cached
-   * first pages as a patch, when they can take it; any other event drops their lists.
+   * first pages as a patch, when they can take it; a presence marks their lists for a presence
+   * read; any other event drops their lists.
    */
   heard(userIds: Iterable<string>, event: string, payload: unknown): void;
 }
@@ -85,16 +87,19 @@ interface Entry {
   top: number | null;
   /** message-created events not yet applied to `json`: applied by the next get(). */
   pending: PostedMessage[];
+  /** A presence change was heard since `json` was made: its isOnline values are read again. */
+  presence: boolean;
 }
 
 /** Patches queued on one entry at most; past them the entry is dropped. */
 export const PENDING_MAX = 16;
 
 /**
- * Applies queued messages to a cached answer's JSON: the new JSON, or null when one of them
- * cannot be applied (the entry is then dropped and the list read again).
+ * Applies queued messages to a cached answer's JSON, and reads its isOnline values again when
+ * `presence` says so: the new JSON, or null when that cannot be done from memory (the entry is
+ * then dropped and the list read again).
  */
-export type ListPatcher = (json: string, pending: readonly PostedMessage[]) => string | null;
+export type ListPatcher = (json: string, pending: readonly PostedMessage[], presence: boolean) => string | null;
 
 /** What is kept per user: nothing once no fill runs and no entry is cached. */
 export interface UserRecord {
@@ -209,8 +214,8 @@ export class ChatListCache implements ChatListInvalidation {
       this.forgetIfIdle(userId, record);
       return undefined;
     }
-    if (entry.pending.length > 0) {
-      const json = patch ? patch(entry.json, entry.pending) : null;
+    if (entry.pending.length > 0 || entry.presence) {
+      const json = patch ? patch(entry.json, entry.pending, entry.presence) : null;
       if (json === null) {
         record.entries.delete(key);
         this.forgetIfIdle(userId, record);
@@ -218,6 +223,7 @@ export class ChatListCache implements ChatListInvalidation {
       }
       entry.json = json;
       entry.pending = [];
+      entry.presence = false;
       this.patched++;
     }
     this.users.delete(userId);
@@ -261,7 +267,7 @@ export class ChatListCache implements ChatListInvalidation {
       return false;
     }
     record.entries.delete(key);
-    record.entries.set(key, { json, expiresAt: this.now() + this.ttlMs, top, pending: [] });
+    record.entries.set(key, { json, expiresAt: this.now() + this.ttlMs, top, pending: [], presence: false });
     if (record.entries.size > KEYS_PER_USER) record.entries.delete(record.entries.keys().next().value!);
     return true;
   }
@@ -294,6 +300,7 @@ export class ChatListCache implements ChatListInvalidation {
 
   heard(userIds: Iterable<string>, event: string, payload: unknown): void {
     if (LIST_NEUTRAL_EVENTS.has(event)) return;
+    if (event === 'presence') return this.presenceChanged(userIds);
     const posted = event === 'message-created' ? postedMessageOf(payload) : null;
     if (!posted) return this.drop(userIds);
     for (const userId of userIds) {
@@ -313,6 +320,20 @@ export class ChatListCache implements ChatListInvalidation {
         }
       }
       this.forgetIfIdle(userId, record);
+    }
+  }
+
+  /**
+   * Someone these users share a chat with went online or offline: the presence store has changed
+   * already (src/realtime/presence-redis.ts orders it before the event), so reading isOnline again
+   * at the next get() shows it. A fill running now may have read it before: it stores nothing.
+   */
+  private presenceChanged(userIds: Iterable<string>): void {
+    for (const userId of userIds) {
+      const record = this.users.get(userId);
+      if (!record) continue;
+      record.generation++;
+      for (const entry of record.entries.values()) entry.presence = true;
     }
   }
 

@@ -13,6 +13,7 @@ import {
   categoryTags,
   chatDocument,
   loadChat,
+  refreshPresence,
   requireParticipant,
   withPresence,
   type ChatDocument,
@@ -58,13 +59,15 @@ export async function listChatsJson(
   const cache = deps.chatLists;
   const key = cache.keyOf(filter);
   if (key === null) return render(await listChats(deps, viewerId, filter));
-  const hit = cache.get(viewerId, key, (json, pending) => {
-    // Messages posted since the entry was stored: the answer parsed back, patched, rendered again
-    // by the same serializer (the parse keeps every key's order, so the bytes are the statement's).
+  const hit = cache.get(viewerId, key, (json, pending, presence) => {
+    // Messages posted or presence changed since the entry was stored: the answer parsed back,
+    // patched, rendered again by the same serializer (the parse keeps every key's order, so the
+    // bytes are the statement's).
     const answer = JSON.parse(json) as { chats: ChatForViewer[]; count: number };
     for (const posted of pending) {
       if (!applyPosted(answer.chats, posted, viewerId, deps.config.limits)) return null;
     }
+    if (presence && !refreshPresence(deps, answer.chats)) return null;
     return render(answer);
   });
   if (hit !== undefined) return hit;

@@ -109,14 +109,37 @@ export async function chatForViewer(deps: Deps, db: Db, chatId: string, viewerId
   return (await withPresence(deps, [chat]))[0];
 }
 
-/** Adds isOnline to the chats' `user` and participants' users from ONE presence look-up. */
-export async function withPresence(deps: Pick<Deps, 'realtime'>, chats: q.ChatForViewerRow[]): Promise<ChatForViewer[]> {
+/** The users whose isOnline the chats show: their `user` and participants' users. */
+function shownUsers(chats: Pick<q.ChatForViewerRow, 'user' | 'participants'>[]): string[] {
   const ids = new Set<string>();
   for (const chat of chats) {
     if (chat.user) ids.add(chat.user._id);
     for (const p of chat.participants) ids.add(p.user._id);
   }
-  const online = ids.size > 0 ? await deps.realtime.onlineUsers([...ids]) : new Set<string>();
+  return [...ids];
+}
+
+/**
+ * Sets the chats' isOnline values again, in place, from the presence this node keeps in memory;
+ * false, changing nothing, when it keeps none (src/chats/list-cache.ts: a cached list after a
+ * presence change).
+ */
+export function refreshPresence(deps: Pick<Deps, 'realtime'>, chats: ChatForViewer[]): boolean {
+  const ids = shownUsers(chats);
+  if (ids.length === 0) return true;
+  const online = deps.realtime.onlineUsersNow(ids);
+  if (!online) return false;
+  for (const chat of chats) {
+    if (chat.user) chat.user.isOnline = online.has(chat.user._id);
+    for (const p of chat.participants) p.user.isOnline = online.has(p.user._id);
+  }
+  return true;
+}
+
+/** Adds isOnline to the chats' `user` and participants' users from ONE presence look-up. */
+export async function withPresence(deps: Pick<Deps, 'realtime'>, chats: q.ChatForViewerRow[]): Promise<ChatForViewer[]> {
+  const ids = shownUsers(chats);
+  const online = ids.length > 0 ? await deps.realtime.onlineUsers(ids) : new Set<string>();
   return chats.map(({ user, ...chat }) => ({
     ...chat,
     ...(user ? { user: { ...user, isOnline: online.has(user._id) } } : {}),

@@ -20,6 +20,10 @@ export class LocalPresence implements Presence {
   }
 
   async online(userIds: string[]): Promise<Set<string>> {
+    return this.onlineNow(userIds);
+  }
+
+  onlineNow(userIds: string[]): Set<string> {
     return new Set(userIds.filter((id) => this.sockets.has(id)));
   }
 

@@ -85,10 +85,11 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
     try {
       const contacts = await options.contactsOf(userId);
       if (contacts.length > 0) {
-        // Their lists show this user's isOnline: dropped before they hear of the change (on the
-        // other nodes, by the event itself).
-        options.chatLists.drop(contacts);
-        io.to(contacts.map(userRoom)).emit('presence', { user: userId, isOnline });
+        // Their lists show this user's isOnline: marked for a presence read before they hear of
+        // the change (on the other nodes, by the event itself; ChatListCache.heard).
+        const payload = { user: userId, isOnline };
+        options.chatLists.heard(contacts, 'presence', payload);
+        io.to(contacts.map(userRoom)).emit('presence', payload);
       }
     } catch (error) {
       log.warn({ err: error, userId }, 'presence announcement failed');
@@ -152,6 +153,7 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
       target.emit(event, payload);
     },
     onlineUsers: (userIds: string[]) => presence.online(userIds),
+    onlineUsersNow: (userIds: string[]) => presence.onlineNow(userIds),
     async drain() {
       // Not io.disconnectSockets(true): its DISCONNECT packet means "server kicked you" and
       // socket.io-client does not reconnect after it. Closing the transports is a recoverable
