@@ -3,9 +3,9 @@
 // trip. Correctness rests on invalidation, not on expiry:
 // - every socket event to a user drops that user's entries (src/realtime/server.ts notify): every
 //   change a client can see in its list comes with an event to it;
-// - except a message-created, which a cached first page takes as a patch when it can show exactly
-//   what the statement would (applyPosted below): the chat moves to the top with its new
-//   lastMessage, unread and sender's read mark. Anything it cannot tell drops the entry;
+// - except a message-created, which a cached first page keeps, to be patched when next asked for
+//   into exactly what the statement would answer (src/chats/list-patch.ts): the chat moves to the
+//   top with its new lastMessage, unread and sender's read mark. What a page cannot tell drops it;
 // - presence announcements (the answer shows isOnline) mark the lists of the user's contacts for a
 //   presence read from memory at their next get (or drop them when the node has no such memory);
 // - writes that change lists silently say so through effects.staleChatLists (src/shared/effects.ts);
@@ -14,7 +14,7 @@
 //   (src/realtime/redis.ts).
 // The TTL only bounds the damage of an invalidation lost between nodes.
 
-import type { ChatForViewer, LastMessage } from './view.js';
+import type { LastMessage } from './view.js';
 
 /** Events that change nothing a chat list shows: they drop no cached list anywhere. */
 export const LIST_NEUTRAL_EVENTS: ReadonlySet<string> = new Set(['typing']);
@@ -77,29 +77,34 @@ export interface FillToken {
   readonly generation: number;
 }
 
-interface Entry {
-  json: string;
+/**
+ * The order of a cached first page: its chats' ids and order keys (the viewer's
+ * participants.activity_at, in ms: timestamps are kept to the ms), as the page lists them.
+ */
+export interface ListOrder {
+  ids: string[];
+  keys: number[];
+}
+
+/** A cached answer, and what was heard since it was stored (src/chats/list-patch.ts applies it). */
+export interface CachedList {
+  readonly json: string;
+  /** A first page's order; null for other pages, which take no message. */
+  readonly order: ListOrder | null;
+  /** message-created events not yet applied to `json`, in the order heard. */
+  readonly pending: readonly PostedMessage[];
+  /** A presence change was heard since `json` was made: its isOnline values are to be read again. */
+  readonly presence: boolean;
+}
+
+interface Entry extends CachedList {
   expiresAt: number;
-  /**
-   * A first page: the newest activity copy (participants.activity_at, the list's order key) of
-   * its chats in ms, raised by every queued patch. Null: the entry takes no patch.
-   */
-  top: number | null;
-  /** message-created events not yet applied to `json`: applied by the next get(). */
   pending: PostedMessage[];
-  /** A presence change was heard since `json` was made: its isOnline values are read again. */
   presence: boolean;
 }
 
-/** Patches queued on one entry at most; past them the entry is dropped. */
+/** Messages queued on one entry at most; past them the entry is dropped. */
 export const PENDING_MAX = 16;
-
-/**
- * Applies queued messages to a cached answer's JSON, and reads its isOnline values again when
- * `presence` says so: the new JSON, or null when that cannot be done from memory (the entry is
- * then dropped and the list read again).
- */
-export type ListPatcher = (json: string, pending: readonly PostedMessage[], presence: boolean) => string | null;
 
 /** What is kept per user: nothing once no fill runs and no entry is cached. */
 export interface UserRecord {
@@ -109,44 +114,6 @@ export interface UserRecord {
   inFlight: number;
   /** Query key → answer, least recently used first. */
   entries: Map<string, Entry>;
-}
-
-/** The limits the list statement applies that a patch must apply too (src/config.ts limits). */
-export interface PatchLimits {
-  /** ACTIVITY_INLINE_MAX: larger chats' order copies are rewritten after the commit. */
-  activityInlineMax: number;
-  /** UNREAD_CAP */
-  unreadCap: number;
-}
-
-/**
- * Applies a posted message, in place, to the chats of a cached first page of `viewerId`'s list,
- * as the list statement shows them once the message is committed (src/messages/queries.ts
- * insertMessage, src/chats/queries.ts chatForViewerJson), given that the message is newer than
- * every chat of the page (heard() checks it). False when the page cannot tell:
- * - the chat is not in it: it would come first, with a JSON the page does not have;
- * - the chat has more than ACTIVITY_INLINE_MAX participants: the others' order copies follow
- *   after the commit (src/messages/activity.ts), so its place in their lists is not yet known;
- * - the viewer or the sender is not among its participants (a membership change on its way).
- */
-export function applyPosted(chats: ChatForViewer[], posted: PostedMessage, viewerId: string, limits: PatchLimits): boolean {
-  const index = chats.findIndex((chat) => chat._id === posted.chat);
-  if (index < 0) return false;
-  const chat = chats[index];
-  if (chat.participantsCount > limits.activityInlineMax) return false;
-  const viewer = chat.participants.find((p) => p.user._id === viewerId);
-  const sender = chat.participants.find((p) => p.user._id === posted.sender);
-  if (!viewer || !sender) return false;
-  // unread counts live messages after the viewer's lastReadAt not sent by them, up to the cap.
-  // The sender's read mark moves to the message, and every message the page knows is older.
-  if (posted.sender === viewerId) chat.unread = 0;
-  else if (posted.at > Date.parse(viewer.lastReadAt)) chat.unread = Math.min(chat.unread + 1, limits.unreadCap);
-  // last_read_at = greatest(last_read_at, at)
-  if (posted.at > Date.parse(sender.lastReadAt)) sender.lastReadAt = posted.message.at;
-  chat.lastMessage = posted.message;
-  chats.splice(index, 1);
-  chats.unshift(chat);
-  return true;
 }
 
 /** A user's list is asked for with very few distinct queries (first pages, the group filter). */
@@ -196,15 +163,20 @@ export class ChatListCache implements ChatListInvalidation {
     return `${query.limit}:${query.page}:${group}:${query.meetMeOnly ? 'm' : ''}`;
   }
 
-  /** Patched lists served (queued messages applied by get()), for the bench's counts. */
+  /** Answers patched instead of read again (src/chats/list-patch.ts), for tests and the bench. */
   patched = 0;
 
+  /** The cached answer when nothing was heard since it was stored, or undefined. */
+  get(userId: string, key: string): string | undefined {
+    const entry = this.lookup(userId, key);
+    return entry && entry.pending.length === 0 && !entry.presence ? entry.json : undefined;
+  }
+
   /**
-   * The cached answer, or undefined. A hit makes the user and the key the most recently used.
-   * Messages queued on the entry are applied first by `patch`; without one, or when it fails,
-   * the entry is dropped.
+   * The cached answer with what was heard since (to be patched, src/chats/list-patch.ts), or
+   * undefined. Makes the user and the key the most recently used.
    */
-  get(userId: string, key: string, patch?: ListPatcher): string | undefined {
+  lookup(userId: string, key: string): CachedList | undefined {
     if (!this.enabled) return undefined;
     const record = this.users.get(userId);
     const entry = record?.entries.get(key);
@@ -214,23 +186,11 @@ export class ChatListCache implements ChatListInvalidation {
       this.forgetIfIdle(userId, record);
       return undefined;
     }
-    if (entry.pending.length > 0 || entry.presence) {
-      const json = patch ? patch(entry.json, entry.pending, entry.presence) : null;
-      if (json === null) {
-        record.entries.delete(key);
-        this.forgetIfIdle(userId, record);
-        return undefined;
-      }
-      entry.json = json;
-      entry.pending = [];
-      entry.presence = false;
-      this.patched++;
-    }
     this.users.delete(userId);
     this.users.set(userId, record);
     record.entries.delete(key);
     record.entries.set(key, entry);
-    return entry.json;
+    return entry;
   }
 
   /**
@@ -254,10 +214,10 @@ export class ChatListCache implements ChatListInvalidation {
   /**
    * Ends the fill and stores its answer, unless the user was invalidated since beginFill (the
    * answer may predate the change), or the record was evicted or cleared meanwhile. Returns
-   * whether it was stored. `top`: for a first page, the newest activity copy of its chats in ms
-   * (the entry then takes message patches); null otherwise.
+   * whether it was stored. `order`: a first page's order (the entry then takes messages); null
+   * for other pages.
    */
-  set(token: FillToken | null, key: string, json: string, top: number | null = null): boolean {
+  set(token: FillToken | null, key: string, json: string, order: ListOrder | null = null): boolean {
     if (!token) return false;
     const { userId, record } = token;
     record.inFlight--;
@@ -267,7 +227,7 @@ export class ChatListCache implements ChatListInvalidation {
       return false;
     }
     record.entries.delete(key);
-    record.entries.set(key, { json, expiresAt: this.now() + this.ttlMs, top, pending: [], presence: false });
+    record.entries.set(key, { json, order, expiresAt: this.now() + this.ttlMs, pending: [], presence: false });
     if (record.entries.size > KEYS_PER_USER) record.entries.delete(record.entries.keys().next().value!);
     return true;
   }
@@ -309,15 +269,13 @@ export class ChatListCache implements ChatListInvalidation {
       // A fill running now may or may not have read the message: it stores nothing.
       record.generation++;
       for (const [key, entry] of record.entries) {
-        // The chat comes first only if the message is newer than every chat of the page; an
-        // equal time would leave the order to the chat ids. A message the entry already shows
-        // (read after its commit, the event arriving later) is never newer than the page.
-        if (entry.top !== null && posted.at > entry.top && entry.pending.length < PENDING_MAX) {
-          entry.pending.push(posted);
-          entry.top = posted.at;
-        } else {
-          record.entries.delete(key);
-        }
+        // A message of a chat in the page no newer than the chat's order key is one the entry
+        // shows already (read after its commit, the event arriving later), or one heard out of
+        // order: the entry cannot tell.
+        const index = entry.order?.ids.indexOf(posted.chat) ?? -1;
+        const shown = index >= 0 && posted.at <= entry.order!.keys[index];
+        if (entry.order && !shown && entry.pending.length < PENDING_MAX) entry.pending.push(posted);
+        else record.entries.delete(key);
       }
       this.forgetIfIdle(userId, record);
     }
@@ -326,7 +284,8 @@ export class ChatListCache implements ChatListInvalidation {
   /**
    * Someone these users share a chat with went online or offline: the presence store has changed
    * already (src/realtime/presence-redis.ts orders it before the event), so reading isOnline again
-   * at the next get() shows it. A fill running now may have read it before: it stores nothing.
+   * when the entry is next asked for shows it. A fill running now may have read it before: it
+   * stores nothing.
    */
   private presenceChanged(userIds: Iterable<string>): void {
     for (const userId of userIds) {

@@ -222,6 +222,34 @@ export async function chatsForViewer(
   return inIdOrder(chatIds, found.map((r) => JSON.parse(r.chat) as ChatForViewerRow));
 }
 
+/** A timestamp(3) as the number of ms since the epoch (exact: a float8 holds it). */
+function orderKey(column: SQL): SQL {
+  return sql`(extract(epoch from ${column}) * 1000)::float8`;
+}
+
+/**
+ * The chats of `chatIds` that the viewer is in, as GET /chats shows them (before presence), with
+ * the viewer's order key (participants.activity_at in ms), in one round trip: what a cached first
+ * page needs of a chat that moved into it (src/chats/list-patch.ts).
+ */
+export async function listedChats(
+  db: Db,
+  chatIds: string[],
+  viewerId: string,
+  unreadCap: number,
+): Promise<{ chat: ChatForViewerRow; key: number }[]> {
+  if (chatIds.length === 0) return [];
+  const found = await rows<{ chat: string; key: number }>(
+    db,
+    sql`select ${chatForViewerJson(viewerId, unreadCap)} as chat, ${orderKey(sql`vp.activity_at`)} as key
+        from chats c
+        join participants vp on vp.chat_id = c.id and vp.user_id = ${viewerId}
+        ${otherPartyJoin(viewerId)}
+        where c.id = any(${textArray(chatIds)})`,
+  );
+  return found.map((r) => ({ chat: JSON.parse(r.chat) as ChatForViewerRow, key: r.key }));
+}
+
 export interface ChatListFilter {
   limit: number;
   page: number;
@@ -246,9 +274,9 @@ export async function listChats(
   viewerId: string,
   filter: ChatListFilter,
   unreadCap: number,
-): Promise<{ chats: ChatForViewerRow[]; count: number; top: number | null }> {
-  const row = await one<{ count: number; chats: string; top: number | null }>(db, listChatsQuery(viewerId, filter, unreadCap));
-  return { chats: JSON.parse(row!.chats) as ChatForViewerRow[], count: row!.count, top: row!.top };
+): Promise<{ chats: ChatForViewerRow[]; count: number; keys: number[] }> {
+  const row = await one<{ count: number; chats: string; keys: string }>(db, listChatsQuery(viewerId, filter, unreadCap));
+  return { chats: JSON.parse(row!.chats) as ChatForViewerRow[], count: row!.count, keys: JSON.parse(row!.keys) as number[] };
 }
 
 /** The GET /chats statement (bench/explain-chats.ts EXPLAINs it). */
@@ -297,9 +325,9 @@ export function listChatsQuery(viewerId: string, filter: ChatListFilter, unreadC
   return sql`with ${ctes}
         select
           (select count from total) as count,
-          -- The page's newest order key in ms (timestamps are kept to the ms): the chat list cache
-          -- patches a cached first page only with a newer message (src/chats/list-cache.ts).
-          (select (extract(epoch from max(activity_at)) * 1000)::float8 from page) as top,
+          -- The page's order keys in ms (timestamps are kept to the ms), in the page's order: the
+          -- chat list cache patches a cached first page with them (src/chats/list-patch.ts).
+          (select coalesce(json_agg(${orderKey(sql`activity_at`)} order by ${order}), '[]')::text from page) as keys,
           coalesce((
             select '[' || string_agg(${chatForViewerJson(viewerId, unreadCap)}, ','
                                      order by vp.activity_at desc nulls last, vp.chat_id desc nulls last) || ']'

@@ -6,7 +6,7 @@ import { AppError, isForeignKeyViolation } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { objectKey } from '../storage/port.js';
 import * as users from '../users/queries.js';
-import { applyPosted } from './list-cache.js';
+import { patchList, type ChatListAnswer } from './list-patch.js';
 import { sniffImage } from './photo.js';
 import * as q from './queries.js';
 import {
@@ -28,56 +28,53 @@ export async function listChats(
   viewerId: string,
   filter: q.ChatListFilter,
 ): Promise<{ chats: ChatForViewer[]; count: number }> {
-  const { chats, count } = await listChatsWithTop(deps, viewerId, filter);
+  const { chats, count } = await listChatsWithKeys(deps, viewerId, filter);
   return { chats, count };
 }
 
-/** listChats, with the page's newest order key (ms) the chat list cache keeps. */
-async function listChatsWithTop(deps: Deps, viewerId: string, filter: q.ChatListFilter) {
+/** listChats, with the page's order keys the chat list cache keeps. */
+async function listChatsWithKeys(deps: Deps, viewerId: string, filter: q.ChatListFilter) {
   const search = filter.search?.trim();
-  const { chats, count, top } = await q.listChats(
+  const { chats, count, keys } = await q.listChats(
     deps.database.db,
     viewerId,
     { ...filter, search: search || undefined },
     deps.config.limits.unreadCap,
   );
-  return { chats: await withPresence(deps, chats), count, top };
+  return { chats: await withPresence(deps, chats), count, keys };
 }
 
 /**
  * GET /chats as the JSON text of its answer, `render` being the route's serializer (the response
- * schema). Served from the chat list cache when it holds this query of this viewer; otherwise
- * computed, and stored unless the viewer's lists were invalidated meanwhile (src/chats/list-cache.ts).
- * A hit and a miss answer the same bytes. Searches are never cached.
+ * schema). Served from the chat list cache when it holds this query of this viewer, patched with
+ * what the viewer heard since (src/chats/list-patch.ts); otherwise computed. Either is stored
+ * unless the viewer's lists were invalidated meanwhile (src/chats/list-cache.ts). A hit, a patch
+ * and a miss answer the same bytes. Searches are never cached.
  */
 export async function listChatsJson(
   deps: Deps,
   viewerId: string,
   filter: q.ChatListFilter,
-  render: (answer: { chats: ChatForViewer[]; count: number }) => string,
+  render: (answer: ChatListAnswer) => string,
 ): Promise<string> {
   const cache = deps.chatLists;
   const key = cache.keyOf(filter);
   if (key === null) return render(await listChats(deps, viewerId, filter));
-  const hit = cache.get(viewerId, key, (json, pending, presence) => {
-    // Messages posted or presence changed since the entry was stored: the answer parsed back,
-    // patched, rendered again by the same serializer (the parse keeps every key's order, so the
-    // bytes are the statement's).
-    const answer = JSON.parse(json) as { chats: ChatForViewer[]; count: number };
-    for (const posted of pending) {
-      if (!applyPosted(answer.chats, posted, viewerId, deps.config.limits)) return null;
-    }
-    if (presence && !refreshPresence(deps, answer.chats)) return null;
-    return render(answer);
-  });
-  if (hit !== undefined) return hit;
-  // Before the reads: an invalidation from here on marks this fill stale.
+  const cached = cache.lookup(viewerId, key);
+  if (cached && cached.pending.length === 0 && !cached.presence) return cached.json;
+  // Before the reads: an invalidation or an event from here on marks this fill stale.
   const fill = cache.beginFill(viewerId);
   try {
-    const { chats, count, top } = await listChatsWithTop(deps, viewerId, filter);
+    const patched = cached ? await patchList(deps, viewerId, filter, cached, render) : null;
+    if (patched) {
+      cache.patched++;
+      cache.set(fill, key, patched.json, patched.order);
+      return patched.json;
+    }
+    const { chats, count, keys } = await listChatsWithKeys(deps, viewerId, filter);
     const json = render({ chats, count });
-    // Only a first page can take a message's patch: on later pages the chat would leave.
-    cache.set(fill, key, json, filter.page === 1 ? (top ?? Number.NEGATIVE_INFINITY) : null);
+    // Only a first page takes messages: on later pages the chat would leave.
+    cache.set(fill, key, json, filter.page === 1 ? { ids: chats.map((chat) => chat._id), keys } : null);
     return json;
   } catch (error) {
     cache.cancel(fill);
