@@ -171,7 +171,7 @@ describe('ChatListCache', () => {
   it('invalidate() tells the other nodes (each user once); drop() is what their messages do here', () => {
     const c = cache();
     const published: string[][] = [];
-    c.onInvalidate((ids) => published.push(ids));
+    c.onInvalidate((ids, kind) => published.push(kind === 'stale' ? ids : ['presence', ...ids]));
     c.set(c.beginFill(A), 'k', 'x');
     c.set(c.beginFill(B), 'k', 'x');
     c.invalidate([A, A, C]);
@@ -182,6 +182,11 @@ describe('ChatListCache', () => {
     expect(published).toEqual([[A, C]]);
     c.invalidate([]);
     expect(published).toHaveLength(1);
+    // A user's own presence: their lists kept here, for a presence read; told to the other nodes.
+    c.set(c.beginFill(A), 'k', 'x');
+    c.presenceChanged([A, A]);
+    expect(published).toEqual([[A, C], ['presence', A]]);
+    expect(c.lookup(A, 'k')).toMatchObject({ json: 'x', presence: true });
   });
 
   describe('heard(): an event to users', () => {
@@ -238,14 +243,17 @@ describe('ChatListCache', () => {
       expect(c.lookup(A, 'first')).toBeUndefined();
     });
 
-    it('a presence marks every entry for a presence read; a fill running across it stores nothing', () => {
+    it('a presence marks every entry for a presence read; a fill running across it stores for one', () => {
       const c = cache();
       c.set(c.beginFill(A), 'first', 'page', firstPage);
       c.heard([A], 'message-created', posted('m1', 1_001));
       c.set(c.beginFill(A), 'later', 'page2', null);
       const running = c.beginFill(A);
       c.heard([A], 'presence', { user: B, isOnline: true });
-      expect(c.set(running, 'other', 'x')).toBe(false);
+      expect(c.set(running, 'other', 'x')).toBe(true);
+      expect(c.lookup(A, 'other')).toMatchObject({ json: 'x', presence: true });
+      expect(c.set(c.beginFill(A), 'other', 'y')).toBe(true);
+      expect(c.get(A, 'other')).toBe('y');
       expect(c.lookup(A, 'first')).toMatchObject({ json: 'page', presence: true });
       expect(c.lookup(A, 'later')).toMatchObject({ json: 'page2', presence: true, pending: [] });
       expect(pendingOf(c, 'first')).toEqual(['m1']);
@@ -518,6 +526,20 @@ describe('every change shows in the next GET /chats', () => {
     expect(t.deps.chatLists.patched).toBe(patched + 2);
   });
 
+  it('the user coming online: their own cached list is patched (no event goes to them)', async () => {
+    const [a, b] = [await t.user(), await t.user()];
+    const chat = await oneToOne(t, a, b);
+    expect(participantOf(chatIn(await prime(b), chat._id), b).user.isOnline).toBe(false);
+    const patched = t.deps.chatLists.patched;
+    const socket: Socket = await t.socket(b);
+    try {
+      await waitFor(async () => participantOf(chatIn(await list(b), chat._id), b).user.isOnline === true, 2000);
+      expect(t.deps.chatLists.patched).toBe(patched + 1);
+    } finally {
+      socket.disconnect();
+    }
+  });
+
   it('a chat deleted', async () => {
     const [a, b] = [await t.user(), await t.user()];
     const chat = await group(t, a, [b]);
@@ -725,6 +747,10 @@ describe('invalidations through Redis (one node, its own Redis)', () => {
       await client.publish(channelOf(client, CHAT_LISTS_CHANNEL), JSON.stringify({ node: 'another-node', users: [b.id] }));
       await waitFor(async () => node.deps.chatLists.get(b.id, key()) === undefined, 2000);
       expect(node.deps.chatLists.get(a.id, key())).toBeDefined();
+      expect(node.deps.chatLists.lookup(b.id, key())).toBeUndefined();
+      // Another node's user whose own presence changed: the list kept, for a presence read.
+      await client.publish(channelOf(client, CHAT_LISTS_CHANNEL), JSON.stringify({ node: 'another-node', users: [a.id], presence: true }));
+      await waitFor(async () => node.deps.chatLists.lookup(a.id, key())?.presence === true, 2000);
     } finally {
       subscriber.disconnect();
     }

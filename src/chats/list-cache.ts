@@ -24,6 +24,11 @@ export interface ChatListInvalidation {
   /** On every node. */
   invalidate(userIds: Iterable<string>): void;
   /**
+   * On every node: these users' own isOnline changed, with no event to them (their lists show it
+   * too). Their lists read isOnline again when next asked for.
+   */
+  presenceChanged(userIds: Iterable<string>): void;
+  /**
    * On this node only: for a change that sends these users a socket event, which carries the
    * invalidation to the other nodes (src/realtime/redis.ts listsHearRemoteEvents).
    */
@@ -72,9 +77,10 @@ export interface ChatListQuery {
 /** A fill in progress: stored by set() only if no invalidation of its user happened since begin. */
 export interface FillToken {
   readonly userId: string;
-  /** The user's record when the fill began, and its generation then. */
+  /** The user's record when the fill began, and its generations then. */
   readonly record: UserRecord;
   readonly generation: number;
+  readonly presenceGeneration: number;
 }
 
 /**
@@ -103,6 +109,9 @@ interface Entry extends CachedList {
   presence: boolean;
 }
 
+/** Tells the other nodes to drop these users' lists ('stale') or to read their presence again. */
+export type ListBroadcast = (userIds: string[], kind: 'stale' | 'presence') => void;
+
 /** Messages queued on one entry at most; past them the entry is dropped. */
 export const PENDING_MAX = 16;
 
@@ -110,6 +119,8 @@ export const PENDING_MAX = 16;
 export interface UserRecord {
   /** Bumped by every invalidation: fills that began under an older one are stale. */
   generation: number;
+  /** Bumped by every presence change: fills that began under an older one store for a presence read. */
+  presenceGeneration: number;
   /** Fills begun and not yet ended; the record outlives its entries while any is running. */
   inFlight: number;
   /** Query key → answer, least recently used first. */
@@ -135,7 +146,7 @@ export class ChatListCache implements ChatListInvalidation {
   /** False while invalidations from other nodes may be missed (Redis subscriber down). */
   private serving = true;
   /** The other nodes, when there are any (set by the Redis wiring in src/app.ts). */
-  private broadcast: ((userIds: string[]) => void) | null = null;
+  private broadcast: ListBroadcast | null = null;
 
   constructor(options: ChatListCacheOptions) {
     this.maxUsers = options.maxUsers;
@@ -203,17 +214,18 @@ export class ChatListCache implements ChatListInvalidation {
     if (record) {
       this.users.delete(userId);
     } else {
-      record = { generation: 0, inFlight: 0, entries: new Map() };
+      record = { generation: 0, presenceGeneration: 0, inFlight: 0, entries: new Map() };
     }
     this.users.set(userId, record);
     record.inFlight++;
     this.evictOverflow();
-    return { userId, record, generation: record.generation };
+    return { userId, record, generation: record.generation, presenceGeneration: record.presenceGeneration };
   }
 
   /**
    * Ends the fill and stores its answer, unless the user was invalidated since beginFill (the
-   * answer may predate the change), or the record was evicted or cleared meanwhile. Returns
+   * answer may predate the change), or the record was evicted or cleared meanwhile; after a
+   * presence change since beginFill, stored for a presence read at its next use. Returns
    * whether it was stored. `order`: a first page's order (the entry then takes messages); null
    * for other pages.
    */
@@ -227,7 +239,8 @@ export class ChatListCache implements ChatListInvalidation {
       return false;
     }
     record.entries.delete(key);
-    record.entries.set(key, { json, order, expiresAt: this.now() + this.ttlMs, pending: [], presence: false });
+    const presence = record.presenceGeneration !== token.presenceGeneration;
+    record.entries.set(key, { json, order, expiresAt: this.now() + this.ttlMs, pending: [], presence });
     if (record.entries.size > KEYS_PER_USER) record.entries.delete(record.entries.keys().next().value!);
     return true;
   }
@@ -244,7 +257,14 @@ export class ChatListCache implements ChatListInvalidation {
     const ids = [...new Set(userIds)];
     if (ids.length === 0) return;
     this.drop(ids);
-    this.broadcast?.(ids);
+    this.broadcast?.(ids, 'stale');
+  }
+
+  presenceChanged(userIds: Iterable<string>): void {
+    const ids = [...new Set(userIds)];
+    if (ids.length === 0) return;
+    this.markPresence(ids);
+    this.broadcast?.(ids, 'presence');
   }
 
   /** This node only: what an invalidation from another node does here. */
@@ -260,7 +280,7 @@ export class ChatListCache implements ChatListInvalidation {
 
   heard(userIds: Iterable<string>, event: string, payload: unknown): void {
     if (LIST_NEUTRAL_EVENTS.has(event)) return;
-    if (event === 'presence') return this.presenceChanged(userIds);
+    if (event === 'presence') return this.markPresence(userIds);
     const posted = event === 'message-created' ? postedMessageOf(payload) : null;
     if (!posted) return this.drop(userIds);
     for (const userId of userIds) {
@@ -282,16 +302,16 @@ export class ChatListCache implements ChatListInvalidation {
   }
 
   /**
-   * Someone these users share a chat with went online or offline: the presence store has changed
-   * already (src/realtime/presence-redis.ts orders it before the event), so reading isOnline again
-   * when the entry is next asked for shows it. A fill running now may have read it before: it
-   * stores nothing.
+   * This node only: these users, or someone they share a chat with, went online or offline. The
+   * presence store has changed already (src/realtime/presence-redis.ts orders it before the
+   * event), so reading isOnline again when an entry is next asked for shows it. A fill running
+   * now may have read it before: it stores its answer for such a read too.
    */
-  private presenceChanged(userIds: Iterable<string>): void {
+  markPresence(userIds: Iterable<string>): void {
     for (const userId of userIds) {
       const record = this.users.get(userId);
       if (!record) continue;
-      record.generation++;
+      record.presenceGeneration++;
       for (const entry of record.entries.values()) entry.presence = true;
     }
   }
@@ -302,7 +322,7 @@ export class ChatListCache implements ChatListInvalidation {
   }
 
   /** Tells the other nodes of every invalidate(); set once, by the Redis wiring. */
-  onInvalidate(broadcast: (userIds: string[]) => void): void {
+  onInvalidate(broadcast: ListBroadcast): void {
     this.broadcast = broadcast;
   }
 

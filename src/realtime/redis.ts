@@ -179,6 +179,8 @@ interface StaleListsMessage {
   /** The publishing node: it has dropped the lists already and ignores its own messages. */
   node: string;
   users: string[];
+  /** Their own presence changed: their lists read isOnline again instead of being dropped. */
+  presence?: true;
 }
 
 export interface ChatListBus {
@@ -205,14 +207,16 @@ export async function connectChatListBus(redis: Redis, cache: ChatListCache, log
       } catch {
         return;
       }
-      if (message.node !== node && Array.isArray(message.users)) cache.drop(message.users);
+      if (message.node === node || !Array.isArray(message.users)) return;
+      if (message.presence === true) cache.markPresence(message.users);
+      else cache.drop(message.users);
     },
     up: () => cache.resume(),
     down: () => cache.suspend(),
   });
 
-  cache.onInvalidate((users) => {
-    const message: StaleListsMessage = { node, users };
+  cache.onInvalidate((users, kind) => {
+    const message: StaleListsMessage = kind === 'presence' ? { node, users, presence: true } : { node, users };
     redis.publish(channel, JSON.stringify(message)).catch((error: Error) => {
       // The other nodes keep these lists until CHAT_LIST_CACHE_TTL_MS at most.
       log.warn({ err: error, users: users.length }, 'chat list invalidation not published');

@@ -80,8 +80,8 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
 
   const announce = async (userId: string, isOnline: boolean) => {
     // The user's own list shows their isOnline too; the presence store has changed already, so
-    // a list filled from now on reads the new state. No event goes to the user: published.
-    options.chatLists.invalidate([userId]);
+    // reading it again shows the new state. No event goes to the user: published.
+    options.chatLists.presenceChanged([userId]);
     try {
       const contacts = await options.contactsOf(userId);
       if (contacts.length > 0) {
