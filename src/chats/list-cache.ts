@@ -6,12 +6,13 @@
 // - except a message-created, which a cached first page keeps, to be patched when next asked for
 //   into exactly what the statement would answer (src/chats/list-patch.ts): the chat moves to the
 //   top with its new lastMessage, unread and sender's read mark. What a page cannot tell drops it;
-// - presence announcements (the answer shows isOnline) mark the lists of the user's contacts for a
-//   presence read from memory at their next get (or drop them when the node has no such memory);
+// - presence changes (the answer shows isOnline) mark the lists of the user and of their contacts
+//   for a presence read from memory when next asked for (read again in full when the node has no
+//   such memory);
 // - writes that change lists silently say so through effects.staleChatLists (src/shared/effects.ts);
-// - with Redis, the other nodes drop a user's lists when the socket adapter hands them an event to
-//   the user, before their sockets get it; invalidations without an event are published
-//   (src/realtime/redis.ts).
+// - with Redis, the other nodes drop (or patch) a user's lists when the socket adapter hands them
+//   an event to the user, before their sockets get it; invalidations without an event are
+//   published (src/realtime/redis.ts).
 // The TTL only bounds the damage of an invalidation lost between nodes.
 
 import type { LastMessage } from './view.js';

@@ -351,6 +351,11 @@ export class RedisPresence implements Presence {
     return seq > 0;
   }
 
+  /** From memory while synced (the transitions come in), else null. */
+  onlineNow(userIds: string[]): Set<string> | null {
+    return this.known.online(userIds);
+  }
+
   /**
    * Who of `userIds` has a socket on any node: from memory while the transitions come in. While
    * not (the subscription reconnecting): one script call. While Redis cannot answer that either
@@ -359,11 +364,6 @@ export class RedisPresence implements Presence {
    * is still written and pushed to everyone not known online, instead of the request failing for
    * the whole outage.
    */
-  /** From memory while synced (the transitions come in), else null. */
-  onlineNow(userIds: string[]): Set<string> | null {
-    return this.known.online(userIds);
-  }
-
   async online(userIds: string[]): Promise<Set<string>> {
     const known = this.known.online(userIds);
     if (known) return known;

@@ -134,11 +134,10 @@ const BROADCAST = 3;
 
 /**
  * Every socket event to a user is an invalidation of that user's cached chat lists
- * (src/realtime/server.ts notify): on the other nodes, their lists are dropped (patched, for a
- * message-created: ChatListCache.heard) when the adapter hands this node the event from the
- * stream, just before it goes to the local sockets, so a client
- * reacting to it cannot get the old list from this node's cache, and no separate message per
- * event is published (one Redis command and, for a group of 1,000, a 25 KB message less per
+ * (src/realtime/server.ts notify): on the other nodes, their lists are dropped (or patched:
+ * ChatListCache.heard) when the adapter hands this node the event from the stream, just before it
+ * goes to the local sockets, so a client reacting to it cannot get the old list from this node's
+ * cache, and no separate message per event is published (one Redis command and, for a group of 1,000, a 25 KB message less per
  * message posted). Hooked on the adapter's onMessage (socket.io-adapter 2.5 ClusterAdapter), which
  * gets every message of the other nodes; a lagging stream reader delays the event and its
  * invalidation alike.
