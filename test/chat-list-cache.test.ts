@@ -10,6 +10,7 @@ import { Server } from 'socket.io';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ChatListCache, KEYS_PER_USER, PENDING_MAX } from '../src/chats/list-cache.js';
+import { patchList } from '../src/chats/list-patch.js';
 import { sql } from '../src/db/client.js';
 import { contactsOf } from '../src/realtime/queries.js';
 import { channelOf, CHAT_LISTS_CHANNEL, createSocketAdapter } from '../src/realtime/redis.js';
@@ -656,6 +657,28 @@ describe('a message patches cached first pages instead of dropping them', () => 
     } finally {
       await small.close();
     }
+  });
+
+  it('a message heard while a patch reads the chats below is left to the next patch (the patch applies what was queued when it began)', async () => {
+    const [a, b] = [await t.user(), await t.user()];
+    const first = await group(t, a, [b]);
+    const second = await group(t, a, [b]);
+    const top = await oneToOne(t, a, b);
+    expect((await sameAsStatement(t, b, '?limit=1')).chats[0]._id).toBe(top._id);
+    const key = t.deps.chatLists.keyOf({ limit: 1, page: 1 })!;
+    // Written through the cache-off app: heard here only when the test says so.
+    const one = await postMessage(off, a, first._id, 'one');
+    const two = await postMessage(off, a, second._id, 'two');
+    t.deps.chatLists.heard([a.id, b.id], 'message-created', { message: one });
+    const cached = t.deps.chatLists.lookup(b.id, key)!;
+    const patching = patchList(t.deps, b.id, { limit: 1, page: 1 }, cached, (answer) => JSON.stringify(answer));
+    // The patch is reading `first` now; `two` arrives meanwhile, into another chat below.
+    t.deps.chatLists.heard([a.id, b.id], 'message-created', { message: two });
+    const patched = await patching;
+    expect(JSON.parse(patched!.json).chats.map((chat: any) => chat._id)).toEqual([first._id]);
+    expect(patched!.order).toEqual({ ids: [first._id], keys: [Date.parse(one.at)] });
+    expect(t.deps.chatLists.lookup(b.id, key)!.pending.map((p) => p.id)).toEqual([one._id, two._id]);
+    expect((await sameAsStatement(t, b, '?limit=1')).chats[0]._id).toBe(second._id);
   });
 
   it('the sender\'s own list: unread 0 and its read mark at the message; a message of theirs never counts as unread', async () => {

@@ -26,17 +26,20 @@ export async function patchList(
   render: (answer: ChatListAnswer) => string,
 ): Promise<{ json: string; order: ListOrder | null } | null> {
   const answer = JSON.parse(cached.json) as ChatListAnswer;
+  // What was heard until now: the entry's queue grows while the chats below are read (the answer
+  // is then not stored, src/chats/list-cache.ts set()).
+  const pending = [...cached.pending];
   let order: ListOrder | null = null;
   let read = false;
-  if (cached.pending.length > 0) {
+  if (pending.length > 0) {
     if (!cached.order) return null;
     const page = new Page(answer.chats, cached.order);
     // Chats that moved into the page from below: read now, they show their messages already.
-    const below = [...new Set(cached.pending.map((p) => p.chat))].filter((id) => !page.has(id));
+    const below = [...new Set(pending.map((p) => p.chat))].filter((id) => !page.has(id));
     const found = await q.listedChats(deps.database.db, below, viewerId, deps.config.limits.unreadCap);
     // One the viewer is no longer in: its removal event is on its way (and drops the entry).
     if (found.length !== below.length) return null;
-    for (const posted of cached.pending) {
+    for (const posted of pending) {
       if (!below.includes(posted.chat) && !page.post(posted, viewerId, deps.config.limits)) return null;
     }
     for (const { chat, key } of found) {
@@ -94,7 +97,8 @@ class Page {
    * - the viewer or the sender is not among its participants (a membership change on its way).
    */
   post(posted: PostedMessage, viewerId: string, limits: PatchLimits): boolean {
-    const row = this.rows.find((r) => r.chat._id === posted.chat)!;
+    const row = this.rows.find((r) => r.chat._id === posted.chat);
+    if (!row) return false;
     const chat = row.chat;
     if (posted.at <= row.key || chat.participantsCount > limits.activityInlineMax) return false;
     const viewer = chat.participants.find((p) => p.user._id === viewerId);
