@@ -32,7 +32,8 @@ export async function patchList(
   let order: ListOrder | null = null;
   let read = false;
   if (pending.length > 0) {
-    if (!cached.order) return null;
+    // A page whose order does not match its chats (never, but a patch must not guess) is read again.
+    if (!cached.order || cached.order.keys.length !== answer.chats.length) return null;
     const page = new Page(answer.chats, cached.order);
     // Chats that moved into the page from below: read now, they show their messages already.
     const below = [...new Set(pending.map((p) => p.chat))].filter((id) => !page.has(id));
@@ -79,7 +80,6 @@ class Page {
   private readonly rows: { chat: ChatForViewer; key: number; moved: boolean }[];
 
   constructor(chats: ChatForViewer[], order: ListOrder) {
-    if (chats.length !== order.keys.length) throw new Error('chat list cache: a page and its order differ in length');
     this.rows = chats.map((chat, i) => ({ chat, key: order.keys[i], moved: false }));
   }
 
