@@ -4,6 +4,7 @@
 // would answer now, byte for byte; what a page cannot tell makes the patch give up (null), and the
 // list is read again. Much cheaper than the statement: a chat that moved into the page from
 // below is read alone, every other one comes from the cached JSON.
+import type { Config } from '../config.js';
 import type { Deps } from '../shared/deps.js';
 import type { CachedList, ListOrder, PostedMessage } from './list-cache.js';
 import * as q from './queries.js';
@@ -67,13 +68,11 @@ function matches(filter: q.ChatListFilter, chat: q.ChatForViewerRow): boolean {
   return true;
 }
 
-/** The limits the list statement applies that a patch must apply too (src/config.ts limits). */
-export interface PatchLimits {
-  /** ACTIVITY_INLINE_MAX: larger chats' order copies are rewritten after the commit. */
-  activityInlineMax: number;
-  /** UNREAD_CAP */
-  unreadCap: number;
-}
+/**
+ * The limits the list statement applies that a patch must apply too: ACTIVITY_INLINE_MAX (larger
+ * chats' order copies are rewritten after the commit) and UNREAD_CAP.
+ */
+type PatchLimits = Pick<Config['limits'], 'activityInlineMax' | 'unreadCap'>;
 
 /** A first page being patched: its chats with their order keys, and which of them moved. */
 class Page {

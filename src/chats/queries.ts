@@ -210,26 +210,11 @@ export async function chatsForViewer(
   viewerId: string,
   unreadCap: number,
 ): Promise<ChatForViewerRow[]> {
-  if (chatIds.length === 0) return [];
-  const found = await rows<{ chat: string }>(
-    db,
-    sql`select ${chatForViewerJson(viewerId, unreadCap)} as chat
-        from chats c
-        left join participants vp on vp.chat_id = c.id and vp.user_id = ${viewerId}
-        ${otherPartyJoin(viewerId)}
-        where c.id = any(${textArray(chatIds)})`,
-  );
-  return inIdOrder(chatIds, found.map((r) => JSON.parse(r.chat) as ChatForViewerRow));
-}
-
-/** A timestamp(3) as the number of ms since the epoch (exact: a float8 holds it). */
-function orderKey(column: SQL): SQL {
-  return sql`(extract(epoch from ${column}) * 1000)::float8`;
+  return inIdOrder(chatIds, (await viewerChats(db, chatIds, viewerId, unreadCap)).map((r) => r.chat));
 }
 
 /**
- * The chats of `chatIds` that the viewer is in, as GET /chats shows them (before presence), with
- * the viewer's order key (participants.activity_at in ms), in one round trip: what a cached first
+ * The chats of `chatIds` that the viewer is in, with the viewer's order key: what a cached first
  * page needs of a chat that moved into it (src/chats/list-patch.ts).
  */
 export async function listedChats(
@@ -238,12 +223,30 @@ export async function listedChats(
   viewerId: string,
   unreadCap: number,
 ): Promise<{ chat: ChatForViewerRow; key: number }[]> {
+  return (await viewerChats(db, chatIds, viewerId, unreadCap)).filter((r): r is { chat: ChatForViewerRow; key: number } => r.key !== null);
+}
+
+/** A timestamp(3) as the number of ms since the epoch (exact: a float8 holds it). */
+function orderKey(column: SQL): SQL {
+  return sql`(extract(epoch from ${column}) * 1000)::float8`;
+}
+
+/**
+ * The chats of `chatIds` as the viewer sees them (before presence), with the viewer's order key
+ * (participants.activity_at in ms; null when the viewer is not in the chat), in one round trip.
+ */
+async function viewerChats(
+  db: Db,
+  chatIds: string[],
+  viewerId: string,
+  unreadCap: number,
+): Promise<{ chat: ChatForViewerRow; key: number | null }[]> {
   if (chatIds.length === 0) return [];
-  const found = await rows<{ chat: string; key: number }>(
+  const found = await rows<{ chat: string; key: number | null }>(
     db,
     sql`select ${chatForViewerJson(viewerId, unreadCap)} as chat, ${orderKey(sql`vp.activity_at`)} as key
         from chats c
-        join participants vp on vp.chat_id = c.id and vp.user_id = ${viewerId}
+        left join participants vp on vp.chat_id = c.id and vp.user_id = ${viewerId}
         ${otherPartyJoin(viewerId)}
         where c.id = any(${textArray(chatIds)})`,
   );

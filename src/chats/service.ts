@@ -23,17 +23,8 @@ import {
 /** chats-api.txt: "If category is Courses, then restricted field will always be false". */
 const COURSES = 'Courses';
 
-export async function listChats(
-  deps: Deps,
-  viewerId: string,
-  filter: q.ChatListFilter,
-): Promise<{ chats: ChatForViewer[]; count: number }> {
-  const { chats, count } = await listChatsWithKeys(deps, viewerId, filter);
-  return { chats, count };
-}
-
-/** listChats, with the page's order keys the chat list cache keeps. */
-async function listChatsWithKeys(deps: Deps, viewerId: string, filter: q.ChatListFilter) {
+/** GET /chats: the page with presence, the total count, and the page's order keys (for the cache). */
+async function listChats(deps: Deps, viewerId: string, filter: q.ChatListFilter) {
   const search = filter.search?.trim();
   const { chats, count, keys } = await q.listChats(
     deps.database.db,
@@ -59,7 +50,10 @@ export async function listChatsJson(
 ): Promise<string> {
   const cache = deps.chatLists;
   const key = cache.keyOf(filter);
-  if (key === null) return render(await listChats(deps, viewerId, filter));
+  if (key === null) {
+    const { chats, count } = await listChats(deps, viewerId, filter);
+    return render({ chats, count });
+  }
   const cached = cache.lookup(viewerId, key);
   if (cached && cached.pending.length === 0 && !cached.presence) return cached.json;
   // Before the reads: an invalidation or an event from here on marks this fill stale.
@@ -71,7 +65,7 @@ export async function listChatsJson(
       cache.set(fill, key, patched.json, patched.order);
       return patched.json;
     }
-    const { chats, count, keys } = await listChatsWithKeys(deps, viewerId, filter);
+    const { chats, count, keys } = await listChats(deps, viewerId, filter);
     const json = render({ chats, count });
     // Only a first page takes messages: on later pages the chat would leave.
     cache.set(fill, key, json, filter.page === 1 ? { ids: chats.map((chat) => chat._id), keys } : null);

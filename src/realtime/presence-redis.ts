@@ -365,7 +365,7 @@ export class RedisPresence implements Presence {
    * the whole outage.
    */
   async online(userIds: string[]): Promise<Set<string>> {
-    const known = this.known.online(userIds);
+    const known = this.onlineNow(userIds);
     if (known) return known;
     const ids = [...new Set(userIds)];
     if (ids.length === 0) return new Set();
