@@ -9,7 +9,7 @@ import postgres from 'postgres';
 import { Server } from 'socket.io';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ChatListCache, KEYS_PER_USER, PENDING_MAX } from '../src/chats/list-cache.js';
+import { ChatListCache, KEYS_PER_USER, PENDING_MAX, postedMessageOf } from '../src/chats/list-cache.js';
 import { patchList } from '../src/chats/list-patch.js';
 import { sql } from '../src/db/client.js';
 import { contactsOf } from '../src/realtime/queries.js';
@@ -679,6 +679,45 @@ describe('a message patches cached first pages instead of dropping them', () => 
     expect(patched!.order).toEqual({ ids: [first._id], keys: [Date.parse(one.at)] });
     expect(t.deps.chatLists.lookup(b.id, key)!.pending.map((p) => p.id)).toEqual([one._id, two._id]);
     expect((await sameAsStatement(t, b, '?limit=1')).chats[0]._id).toBe(second._id);
+  });
+
+  it('unread stops at UNREAD_CAP in a patched list as in the statement', async () => {
+    const [capped, cappedOff] = await Promise.all([
+      startApp({ UNREAD_CAP: '2' }),
+      startApp({ UNREAD_CAP: '2', CHAT_LIST_CACHE_USERS: '0' }),
+    ]);
+    try {
+      const [a, b] = [await capped.user(), await capped.user()];
+      const chat = await oneToOne(capped, a, b);
+      expect((await get(capped, b)).statusCode).toBe(200);
+      const patched = capped.deps.chatLists.patched;
+      for (const text of ['one', 'two', 'three']) await postMessage(capped, a, chat._id, text);
+      const [cached, computed] = [await get(capped, b), await get(cappedOff, b)];
+      expect(cached.body).toBe(computed.body);
+      expect(chatIn(cached.json(), chat._id).unread).toBe(2);
+      expect(capped.deps.chatLists.patched).toBe(patched + 1);
+    } finally {
+      await Promise.all([capped.close(), cappedOff.close()]);
+    }
+  });
+
+  it('a moved chat whose order key ties with another chat\'s is read again (the ids\' order is the database\'s)', async () => {
+    const [a, b] = [await t.user(), await t.user()];
+    const older = await group(t, a, [b]);
+    const newer = await group(t, a, [b]);
+    await sameAsStatement(t, b, '');
+    const key = t.deps.chatLists.keyOf(FIRST_PAGE)!;
+    const cached = t.deps.chatLists.lookup(b.id, key)!;
+    const newerKey = cached.order!.keys[cached.order!.ids.indexOf(newer._id)];
+    // A message into the older chat, at the newer chat's key, then 1 ms later.
+    const message = await postMessage(off, a, older._id, 'tie');
+    const patchAt = (at: number) =>
+      patchList(t.deps, b.id, FIRST_PAGE, { ...cached, pending: [postedMessageOf({ message: { ...message, at: new Date(at).toISOString() } })!] }, (answer) =>
+        JSON.stringify(answer),
+      );
+    expect(await patchAt(newerKey)).toBeNull();
+    const after = await patchAt(newerKey + 1);
+    expect(after!.order!.ids.slice(0, 2)).toEqual([older._id, newer._id]);
   });
 
   it('the sender\'s own list: unread 0 and its read mark at the message; a message of theirs never counts as unread', async () => {
