@@ -50,18 +50,38 @@ export function postingAccess(tx: Db, chatId: string, userId: string): Promise<P
  * One UPDATE of participants does both the read mark and the activity: a statement may not
  * update a row twice. `message` is message_json of the new row; it cannot see files written
  * after this statement, so a message with files is read again once they are in.
+ * `members`: the chat's participants as the caller read them under the chat lock. Over
+ * `inlineMax`, the statement reaches the sender's row alone through (chat_id, user_id): the
+ * general form's condition (the sender, or every copy when the chat is small) has PostgreSQL
+ * visit every participant of the chat, 1,000 rows for a message into a group of 1,000 (bench P4).
  */
 export async function insertMessage(
   tx: Db,
   message: { id: string; chatId: string; userId: string; text: string | null },
+  members: number,
   inlineMax: number,
 ): Promise<{ at: string; activityPending: boolean; message: Message }> {
-  const row = await one<{ at: string; activityPending: boolean; message: Message }>(
-    tx,
-    sql`with m as (
+  const m = sql`m as (
           insert into messages (id, chat_id, user_id, text, at, updated_at)
           values (${message.id}, ${message.chatId}, ${message.userId}, ${message.text}, clock_timestamp(), clock_timestamp())
-          returning *),
+          returning *)`;
+  const row = await one<{ at: string; activityPending: boolean; message: Message }>(
+    tx,
+    members > inlineMax
+      ? // No chat of this size is written without the flag: activity_pending is set whatever the count says.
+        sql`with ${m},
+        c as (
+          update chats set last_message_id = ${message.id}, last_message_at = m.at, activity_pending = true
+          from m
+          where chats.id = ${message.chatId} and (chats.last_message_at is null or chats.last_message_at <= m.at)
+          returning coalesce(chats.last_message_at, chats.updated_at) as activity),
+        p as (
+          update participants p set last_read_at = greatest(p.last_read_at, m.at), activity_at = coalesce(c.activity, p.activity_at)
+          from m left join c on true
+          where p.chat_id = ${message.chatId} and p.user_id = ${message.userId})
+        select iso(m.at) as at, exists (select 1 from c) as "activityPending", message_json(m::messages) as message
+        from m`
+      : sql`with ${m},
         c as (
           update chats set last_message_id = ${message.id}, last_message_at = m.at,
                  activity_pending = chats.participants_count > ${inlineMax}

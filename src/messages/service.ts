@@ -63,7 +63,12 @@ export async function postMessage(
     online.catch(() => {}); // awaited below; a statement failing first must not leave it unhandled
 
     const id = newId();
-    const written = await q.insertMessage(tx, { id, chatId, userId: viewerId, text }, deps.config.limits.activityInlineMax);
+    const written = await q.insertMessage(
+      tx,
+      { id, chatId, userId: viewerId, text },
+      participantIds.length,
+      deps.config.limits.activityInlineMax,
+    );
     await q.insertMessageFiles(
       tx,
       { id, chatId, userId: viewerId, at: written.at },
