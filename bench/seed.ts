@@ -107,7 +107,7 @@ export async function seed(
     log(`seed: rows written in ${((Date.now() - started) / 1000).toFixed(1)} s; vacuum analyze`);
     await sql.unsafe('vacuum analyze');
     const counts: Record<string, number> = {};
-    for (const table of ['users', 'chats', 'participants', 'messages', 'message_files', 'reels', 'join_requests']) {
+    for (const table of ['users', 'devices', 'chats', 'participants', 'messages', 'message_files', 'reels', 'join_requests']) {
       counts[table] = Number((await sql.unsafe(`select count(*)::int as n from ${table}`))[0].n);
     }
     const info: SeedInfo = {
@@ -179,6 +179,13 @@ select pg_temp.oid(${KIND.user}, n),
        case when n % 3 = 0 then 'https://cdn.example.com/users/' || n || '/photo.jpg' end,
        pg_temp.t0() - interval '90 days', pg_temp.t0() - interval '90 days'
 from generate_series(1, ${U + 2}) n;
+
+-- Half the users have a registered device (the app registers one at sign-in; the others signed out
+-- or turned notifications off). Only they get push rows (src/push/queries.ts insertPushRows).
+insert into devices (token, user_id, platform, created_at, updated_at)
+select 'bench-device-' || n, pg_temp.oid(${KIND.user}, n), case when n % 4 = 0 then 'ios' else 'android' end,
+       pg_temp.t0() - interval '30 days', pg_temp.t0() - interval '30 days'
+from generate_series(2, ${U + 2}, 2) n;
 
 -- Messages and files: indexes are built after the rows (faster than maintaining them per row).
 create temp table saved_indexes as

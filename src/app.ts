@@ -106,6 +106,7 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
   const pushWorker: PushWorker = createPushWorker(database, pushSender, log, {
     intervalMs: config.push.workerIntervalMs,
     maxAttempts: config.push.maxAttempts,
+    retentionHours: config.push.retentionHours,
   });
   const objectDeleter = createObjectDeleter(database, storage, log);
 

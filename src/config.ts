@@ -57,6 +57,8 @@ export interface Config {
     fcm: (FcmCredentials & { baseUrl: string }) | null;
     workerIntervalMs: number;
     maxAttempts: number;
+    /** Sent and given-up outbox rows are deleted after this many hours. */
+    retentionHours: number;
   };
   limits: {
     uploadMaxBytes: number;
@@ -296,6 +298,7 @@ export function loadConfig(env: Env = process.env): Config {
         : null,
       workerIntervalMs: int(env, 'PUSH_WORKER_INTERVAL_MS', 1000, 10, 600000),
       maxAttempts: int(env, 'PUSH_MAX_ATTEMPTS', 8, 1, 100),
+      retentionHours: int(env, 'PUSH_RETENTION_HOURS', 24, 1, 24 * 365),
     },
     limits: {
       uploadMaxBytes: int(env, 'UPLOAD_MAX_BYTES', 100 * 1024 * 1024, 1024, 5 * 1024 * 1024 * 1024),

@@ -1,7 +1,7 @@
 // POST /chats: chats-api.txt and rulings.md 13, 14, 20-22.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '../src/db/client.js';
-import { ISO_DATE, nextEvent, OBJECT_ID, record, settle, startApp, type TestApp } from './helpers/app.js';
+import { ISO_DATE, nextEvent, OBJECT_ID, record, settle, startApp, withDevices, type TestApp } from './helpers/app.js';
 import {
   block,
   connection,
@@ -88,6 +88,7 @@ describe('POST /chats one-to-one', () => {
   it('answers 200 with the same chat when the pair already has one, from either side, and notifies nobody', async () => {
     const a = await t.user();
     const b = await t.user();
+    await withDevices(t, a, b);
     await follow(t, b, a);
     const chat = await oneToOne(t, a, b);
     const bSocket = await t.socket(b);
@@ -138,6 +139,7 @@ describe('POST /chats one-to-one', () => {
   it('sends chat-created to the other user and to the creator’s other sockets, never to the requesting socket', async () => {
     const a = await t.user();
     const b = await t.user();
+    await withDevices(t, a, b);
     await follow(t, a, b);
     const requesting = await t.socket(a);
     const otherDevice = await t.socket(a);
@@ -414,6 +416,7 @@ describe('POST /chats group', () => {
     const a = await t.user();
     const b = await t.user();
     const c = await t.user();
+    await withDevices(t, a, b, c);
     await follow(t, a, b, c);
     const requesting = await t.socket(a);
     const otherDevice = await t.socket(a);

@@ -65,6 +65,7 @@ describe('loadConfig rejects', () => {
     fails({ CHAT_LIST_CACHE_USERS: '-1' }, 'CHAT_LIST_CACHE_USERS');
     fails({ CHAT_LIST_CACHE_TTL_MS: '0' }, 'CHAT_LIST_CACHE_TTL_MS');
     fails({ CHAT_LIST_CACHE_TTL_MS: '1m' }, 'CHAT_LIST_CACHE_TTL_MS');
+    fails({ PUSH_RETENTION_HOURS: '0' }, 'PUSH_RETENTION_HOURS');
   });
 });
 
@@ -82,6 +83,8 @@ describe('loadConfig defaults', () => {
     expect(config.storage).toEqual({ kind: 'local', dir: path.resolve('data', 'uploads'), publicUrl: 'http://localhost:3000/uploads' });
     expect(config.push.fcm).toBeNull();
     expect(config.push.maxAttempts).toBeGreaterThanOrEqual(1);
+    expect(config.push.retentionHours).toBe(24);
+    expect(loadConfig({ PUSH_RETENTION_HOURS: '168' }).push.retentionHours).toBe(168);
     expect(config.corsOrigins).toBe(true);
     expect(config.limits).toMatchObject({ uploadMaxBytes: 100 * 1024 * 1024, photoMaxBytes: 10 * 1024 * 1024 });
     expect(config.catalog.categories.map((c) => c.name)).toEqual(

@@ -9,7 +9,7 @@ import { openDatabase, rows, sql, type Database } from '../src/db/client.js';
 import { createPushWorker } from '../src/push/worker.js';
 import type { OutboxMessage, PushDevice, PushSender, SendResult } from '../src/push/sender.js';
 import { transaction } from '../src/shared/effects.js';
-import { isForeignKeyViolation } from '../src/shared/errors.js';
+import { pgErrorCode } from '../src/shared/errors.js';
 import { LocalStorage } from '../src/storage/local.js';
 import type { Storage, StoredObject } from '../src/storage/port.js';
 import { dbKind, isolatedDatabase, nextEvent, record, settle, startApp, unique, type TestApp, type TestUser } from './helpers/app.js';
@@ -70,6 +70,7 @@ afterAll(async () => {
 });
 
 const db = () => t.deps.database.db;
+const NOT_NULL_VIOLATION = '23502';
 
 async function until(check: () => Promise<boolean> | boolean, ms = 15000) {
   const end = Date.now() + ms;
@@ -189,6 +190,7 @@ describe.skipIf(dbKind !== 'postgres')('transaction(): deadlocks', () => {
 describe('transaction(): outbox rows', () => {
   it('writes push rows and pending object deletes with the work, in one transaction', async () => {
     const a = await t.user();
+    await addDevice(a);
     const key = `tests/${unique('k')}.jpg`;
     await transaction(t.deps, async (tx, effects) => {
       await tx.execute(sql`update users set name = 'pushed' where id = ${a.id}`);
@@ -203,22 +205,37 @@ describe('transaction(): outbox rows', () => {
     await until(async () => (await pendingDeletes(key)).length === 0);
   });
 
+  it('writes push rows only for users with a device, and wakes the worker only for rows written', async () => {
+    const [withDevice, without, alsoWithout] = [await t.user(), await t.user(), await t.user()];
+    await addDevice(withDevice);
+    const wakes: number[] = [];
+    const counting = { ...t.deps, pushWorker: { ...t.deps.pushWorker, wake: () => wakes.push(1) } };
+    const message = { event: 'message-created', chat: null, title: 'T', body: 'B' };
+    await transaction(counting, async (_tx, effects) => effects.push([withDevice.id, without.id], message));
+    expect(await outboxOf(withDevice.id)).toEqual([expect.objectContaining({ title: 'T', body: 'B' })]);
+    expect(await outboxOf(without.id)).toEqual([]);
+    expect(wakes).toHaveLength(1);
+    await transaction(counting, async (_tx, effects) => effects.push([without.id, alsoWithout.id], message));
+    expect(await outboxOf(alsoWithout.id)).toEqual([]);
+    expect(wakes).toHaveLength(1);
+  });
+
   it('writes neither when the transaction rolls back, even when the outbox insert is what fails', async () => {
     const a = await t.user();
     const s1 = await t.socket(a);
     const seen = record(s1, 'effect-test');
     const key = `tests/${unique('k')}.jpg`;
+    await addDevice(a);
     const before = await nameOf(a.id);
-    // A push to a user that does not exist fails on the outbox's foreign key: the last statements
-    // of the transaction. Everything before them must be undone too.
-    const ghost = 'ffffffffffffffffffffffff';
+    // A push without a title fails on the outbox's not-null constraint: the last statements of
+    // the transaction. Everything before them must be undone too.
     const error = await transaction(t.deps, async (tx, effects) => {
       await tx.execute(sql`update users set name = 'half done' where id = ${a.id}`);
       effects.emit([a.id], 'effect-test', {});
       effects.deleteObject(key);
-      effects.push([a.id, ghost], { event: 'chat-joined', chat: null, title: 't', body: 'b' });
+      effects.push([a.id], { event: 'chat-joined', chat: null, title: null as unknown as string, body: 'b' });
     }).then(() => null, (e: unknown) => e);
-    expect(error).not.toBeNull();
+    expect(pgErrorCode(error)).toBe(NOT_NULL_VIOLATION);
     expect(await nameOf(a.id)).toBe(before);
     expect(await outboxOf(a.id)).toEqual([]);
     expect(await pendingDeletes(key)).toEqual([]);
@@ -228,13 +245,14 @@ describe('transaction(): outbox rows', () => {
 
   it('a failing push insert, the last statement (sent along with COMMIT), fails the transaction with its own error', async () => {
     const a = await t.user();
+    await addDevice(a);
     const before = await nameOf(a.id);
     const error = await transaction(t.deps, async (tx, effects) => {
       await tx.execute(sql`update users set name = 'half done' where id = ${a.id}`);
       effects.push([a.id], { event: 'chat-joined', chat: null, title: 't', body: 'b' });
-      effects.push(['ffffffffffffffffffffffff'], { event: 'chat-joined', chat: null, title: 't', body: 'b' });
+      effects.push([a.id], { event: 'chat-joined', chat: null, title: null as unknown as string, body: 'b' });
     }).then(() => null, (e: unknown) => e);
-    expect(isForeignKeyViolation(error)).toBe(true);
+    expect(pgErrorCode(error)).toBe(NOT_NULL_VIOLATION);
     expect(await nameOf(a.id)).toBe(before);
     expect(await outboxOf(a.id)).toEqual([]);
     // The connection is clean afterwards: the next transactions commit.

@@ -289,10 +289,15 @@ describe('FCM sender', () => {
     expect(fake.delivered(token)).toHaveLength(1);
   });
 
-  it('a user without devices: the row is finished without any request', async () => {
+  it('a user without devices gets no row; a row whose devices are gone by then is finished without any request', async () => {
     const user = await t.user();
     const title = unique('nobody-listens-');
     await push(t, [user.id], message({ title }));
+    expect(await outbox(t, user.id)).toEqual([]);
+    // The row of a user whose last device was removed after the row was written.
+    await t.deps.database.db.execute(
+      sql`insert into push_outbox (user_id, event, title, body) values (${user.id}, 'message-created', ${title}, 'b')`,
+    );
     const [row] = await drain(t, user.id);
     expect(row).toMatchObject({ sent: true, attempts: 1, deliveredTokens: [] });
     expect(fake.sends.filter((s) => s.body?.message?.notification?.title === title)).toEqual([]);

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows, sql } from '../src/db/client.js';
-import { ISO_DATE, OBJECT_ID, settle, startApp, type TestApp, type TestUser } from './helpers/app.js';
+import { ISO_DATE, OBJECT_ID, settle, startApp, withDevices, type TestApp, type TestUser } from './helpers/app.js';
 import {
   api,
   chatRow,
@@ -112,10 +112,11 @@ describe('POST /chats/:id/messages', () => {
     }
   });
 
-  it('pushes to participants who are offline, not to online ones nor the sender (group: chat name as title)', async () => {
-    const [a, b, c] = [await t.user(), await t.user(), await t.user()];
-    const chat = await groupChat(t, a, [b, c], { name: 'Future Scientists' });
-    const bDevice = await device(t, b); // b is online, c is not
+  it('pushes to participants who are offline and have a device, not to online ones nor the sender (group: chat name as title)', async () => {
+    const [a, b, c, d] = [await t.user(), await t.user(), await t.user(), await t.user()];
+    await withDevices(t, a, b, c); // d registered no device: nothing could deliver a push to d
+    const chat = await groupChat(t, a, [b, c, d], { name: 'Future Scientists' });
+    const bDevice = await device(t, b); // b is online, c and d are not
     await send(t, a, chat.id, { text: 'Exam tomorrow' });
     await received(bDevice, 'message-created');
     expect(await pushRows(c.id, chat.id)).toEqual([
@@ -123,10 +124,12 @@ describe('POST /chats/:id/messages', () => {
     ]);
     expect(await pushRows(b.id, chat.id)).toEqual([]);
     expect(await pushRows(a.id, chat.id)).toEqual([]);
+    expect(await pushRows(d.id, chat.id)).toEqual([]);
   });
 
   it('pushes in one-to-one chats with the sender as title, "sent a file" for a message of files only', async () => {
     const [a, b] = [await t.user(), await t.user()];
+    await withDevices(t, b);
     const chatId = await oneToOne(t, a, b);
     await send(t, a, chatId, { text: 'hi there' });
     await send(t, a, chatId, { files: [{ url: 'https://cdn.example.com/v.mp4' }] });

@@ -5,7 +5,7 @@ import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows, sql } from '../src/db/client.js';
 import { newId } from '../src/shared/ids.js';
-import { ISO_DATE, OBJECT_ID, settle, startApp, type TestApp, type TestUser } from './helpers/app.js';
+import { ISO_DATE, OBJECT_ID, settle, startApp, withDevices, type TestApp, type TestUser } from './helpers/app.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -378,6 +378,7 @@ describe('POST /chats/:id/participants/multiple', () => {
     const member = await t.user();
     const followed = await t.user();
     const connected = await t.user();
+    await withDevices(t, admin, member, followed, connected);
     const chatId = await groupChat(admin, [member]);
     await follow(admin, followed);
     // `connected` is reached through an accepted meet-me connection, not a follow.
@@ -559,6 +560,7 @@ describe('DELETE /chats/:id/participants/:participantId', () => {
     const admin = await t.user();
     const member = await t.user();
     const removed = await t.user();
+    await withDevices(t, admin, member, removed);
     const chatId = await groupChat(admin, [member, removed]);
     const target = (await participantRows(chatId)).find((p) => p.userId === removed.id)!;
     const [adminAsking, adminOther] = [await device(admin), await device(admin)];

@@ -10,7 +10,7 @@ import { sql } from '../src/db/client.js';
 import { RedisPresence } from '../src/realtime/presence-redis.js';
 import { channelOf, closeRedis, connectRedis, type Redis } from '../src/realtime/redis.js';
 import { newId } from '../src/shared/ids.js';
-import { nextEvent, record, settle, startApp, type TestApp, type TestUser } from './helpers/app.js';
+import { nextEvent, record, settle, startApp, withDevices, type TestApp, type TestUser } from './helpers/app.js';
 import { dbRows, group, listChats, postMessage } from './chats-fixtures.js';
 import { startRedis } from './helpers/servers.js';
 
@@ -431,6 +431,7 @@ describe('a Redis outage', () => {
     const t = await startApp({ REDIS_URL: redis.url });
     try {
       const [a, b, c] = [await t.user(), await t.user(), await t.user()];
+      await withDevices(t, a, b, c);
       const chat = await group(t, a, [b, c]);
       const socket = await t.socket(b);
       redis.stop();

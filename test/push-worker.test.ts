@@ -12,7 +12,7 @@ import * as schema from '../src/db/schema.js';
 import { FcmPushSender } from '../src/push/fcm.js';
 import type { PushSender } from '../src/push/sender.js';
 import { createPushWorker, type PushWorker } from '../src/push/worker.js';
-import { transaction, type PushMessage } from '../src/shared/effects.js';
+import type { PushMessage } from '../src/shared/effects.js';
 import { newId } from '../src/shared/ids.js';
 import { newServiceAccount, startFakeFcm, type FakeFcm } from './helpers/fake-fcm.js';
 import { dbKind, isolatedDatabase, settle, startApp, unique, type TestApp, type TestUser } from './helpers/app.js';
@@ -40,13 +40,17 @@ async function registerDevice(user: TestUser): Promise<string> {
 }
 
 /**
- * Writes outbox rows as services do (effects.push in a transaction), without waking the app's own
- * worker: the tests below decide which workers run.
+ * Writes outbox rows directly, one per push in order, without waking the app's own worker: the
+ * tests below decide which workers run. Not through effects.push: the batches also hold rows of
+ * users without a device (their last device removed after the row was written), which
+ * insertPushRows does not write.
  */
 async function writePushes(pushes: { userId: string; message: PushMessage }[]): Promise<void> {
-  const quiet: PushWorker = { ...t.deps.pushWorker, wake() {} };
-  await transaction({ ...t.deps, pushWorker: quiet }, async (_tx, effects) => {
-    for (const p of pushes) effects.push([p.userId], p.message);
+  await t.deps.database.db.transaction(async (tx) => {
+    for (const { userId, message: m } of pushes) {
+      await tx.execute(sql`insert into push_outbox (user_id, event, chat_id, title, body)
+                           values (${userId}, ${m.event}, ${m.chat ?? null}, ${m.title}, ${m.body})`);
+    }
   });
 }
 
@@ -220,6 +224,43 @@ describe('push worker over FCM', () => {
     } finally {
       t.deps.pushWorker.start();
     }
+  });
+});
+
+describe('push outbox retention', () => {
+  it('deletes rows sent or given up longer ago than the retention, on its own timer, and keeps the rest', async () => {
+    const user = await t.user();
+    const db = t.deps.database.db;
+    // title → (sent, failed) that many hours ago; null: not finished
+    const cases: [string, number | null, number | null][] = [
+      ['sent 25 h ago', 25, null],
+      ['sent 23 h ago', 23, null],
+      ['given up 30 h ago', null, 30],
+      ['given up 1 h ago', null, 1],
+      ['due, written 48 h ago', null, null],
+    ];
+    for (const [title, sent, failed] of cases) {
+      await db.execute(sql`insert into push_outbox (user_id, event, title, body, created_at, next_attempt_at, sent_at, failed_at)
+        values (${user.id}, 'message-created', ${title}, 'b', now() - interval '48 hours', now() + interval '1 hour',
+                now() - make_interval(hours => ${sent}::int), now() - make_interval(hours => ${failed}::int))`);
+    }
+    const titles = async () =>
+      (await rows<{ title: string }>(db, sql`select title from push_outbox where user_id = ${user.id} order by id`)).map((r) => r.title);
+    const worker = createPushWorker(t.deps.database, fcmSender(), t.deps.log, {
+      intervalMs: 60_000,
+      maxAttempts: 3,
+      retentionHours: 24,
+      purgeIntervalMs: 50,
+    });
+    worker.start();
+    try {
+      const end = Date.now() + 15_000;
+      while ((await titles()).length > 3 && Date.now() < end) await settle(50);
+    } finally {
+      await worker.stop();
+    }
+    expect(await titles()).toEqual(['sent 23 h ago', 'given up 1 h ago', 'due, written 48 h ago']);
+    expect(await worker.purgeOnce()).toBe(0);
   });
 });
 

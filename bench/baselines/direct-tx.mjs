@@ -102,13 +102,18 @@ async function postMessage(chatId, userId, text) {
       [id, chatId, userId, text, 64],
       { prepare: true },
     );
-    // Nobody is online in P3: every other participant gets a push row (src/shared/effects.ts).
+    // Nobody is online in P3: every other participant with a device gets a push row (half the
+    // seed's users have one; src/shared/effects.ts, src/push/queries.ts insertPushRows).
     const others = access.memberIds.filter((u) => u !== userId);
     if (others.length > 0) {
       along(tx.unsafe(
-        `insert into push_outbox (user_id, event, chat_id, title, body)
+        `with pushed as (
+            insert into push_outbox (user_id, event, chat_id, title, body)
             select u, $1, $2, $3, $4
-            from unnest($5::text[]) as u`,
+            from unnest($5::text[]) as u
+            where exists (select 1 from devices d where d.user_id = u)
+            returning 1)
+          select count(*)::int as n from pushed`,
         ['message-created', chatId, access.name ?? message.user.name, `${message.user.name}: ${text}`,
           '{' + others.map((o) => `"${o}"`).join(',') + '}'],
         { prepare: true },

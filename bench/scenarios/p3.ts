@@ -2,7 +2,8 @@
 // (bench/baselines/direct-tx.mjs: postgres.js, pool 10, 10 concurrent transactions, like
 // autocannon's 10 connections). Target ≥ 0.7. Posts go round-robin to 1,000 chats (half groups of
 // 5-7, half one-to-one), each by one of its participants; nobody is online, so every other
-// participant gets a push row, in both.
+// participant with a device (half the seed's users, and every one-to-one chat's recipient) gets a
+// push row, in both.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { alternate, type Context } from '../lib/context.js';

@@ -338,7 +338,13 @@ export const pushOutbox = pgTable(
     lastError: text('last_error'),
     createdAt: created(),
   },
-  (t) => [index('push_outbox_due_idx').on(t.nextAttemptAt).where(sql`${t.sentAt} is null and ${t.failedAt} is null`)],
+  (t) => [
+    index('push_outbox_due_idx').on(t.nextAttemptAt).where(sql`${t.sentAt} is null and ${t.failedAt} is null`),
+    // Finished rows by the time they finished: the worker's retention sweep (src/push/worker.ts).
+    index('push_outbox_finished_idx')
+      .on(sql`coalesce(${t.sentAt}, ${t.failedAt})`)
+      .where(sql`${t.sentAt} is not null or ${t.failedAt} is not null`),
+  ],
 );
 
 /** Storage objects to delete; a failed delete stays here and is retried (rulings.md 29). */

@@ -4,14 +4,24 @@ import { rows, sql, textArray, type Db } from '../db/client.js';
 import type { PushMessage } from '../shared/effects.js';
 import type { OutboxMessage, PushDevice } from './sender.js';
 
-/** The outbox rows of one push to these users (effects.push): one statement, one text whatever their number. */
-export async function insertPushRows(tx: Db, userIds: string[], message: PushMessage): Promise<void> {
-  await rows(
+/**
+ * The outbox rows of one push to these users (effects.push): one statement, one text whatever
+ * their number. Only users with a registered device get a row: a push goes to the user's devices
+ * (supporting-api.md "Push notifications"), so a row of a user without one could never be sent and
+ * would only be claimed and written again by the worker. Returns the rows written.
+ */
+export async function insertPushRows(tx: Db, userIds: string[], message: PushMessage): Promise<number> {
+  const [written] = await rows<{ n: number }>(
     tx,
-    sql`insert into push_outbox (user_id, event, chat_id, title, body)
-        select u, ${message.event}, ${message.chat ?? null}, ${message.title}, ${message.body}
-        from unnest(${textArray(userIds)}) as u`,
+    sql`with pushed as (
+          insert into push_outbox (user_id, event, chat_id, title, body)
+          select u, ${message.event}, ${message.chat ?? null}, ${message.title}, ${message.body}
+          from unnest(${textArray(userIds)}) as u
+          where exists (select 1 from devices d where d.user_id = u)
+          returning 1)
+        select count(*)::int as n from pushed`,
   );
+  return written.n;
 }
 
 export interface ClaimedMessage extends OutboxMessage {
@@ -78,4 +88,24 @@ export async function recordOutcomes(db: Db, outcomes: Outcome[], deadTokens: st
     from jsonb_to_recordset(${JSON.stringify(outcomes)}::jsonb)
       as v(id bigint, outcome text, delivered text[], error text, "delaySeconds" double precision)
     where o.id = v.id`);
+}
+
+/**
+ * Deletes up to `limit` rows that finished (sent, or given up) more than `hours` ago; returns how
+ * many. Rows another sweep holds are skipped, so two nodes sweeping never wait on each other.
+ */
+export async function deleteFinishedRows(db: Db, hours: number, limit: number): Promise<number> {
+  const [deleted] = await rows<{ n: number }>(
+    db,
+    sql`with gone as (
+          delete from push_outbox where id in (
+            select id from push_outbox
+            where (sent_at is not null or failed_at is not null)
+              and coalesce(sent_at, failed_at) < now() - make_interval(hours => ${hours})
+            limit ${limit}
+            for update skip locked)
+          returning 1)
+        select count(*)::int as n from gone`,
+  );
+  return deleted.n;
 }

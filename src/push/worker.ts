@@ -9,13 +9,15 @@
 // the tokens of the batch not yet recorded, never before.
 import type { FastifyBaseLogger } from 'fastify';
 import type { Database } from '../db/client.js';
-import { claimBatch, recordOutcomes, type ClaimedMessage, type Outcome } from './queries.js';
+import { claimBatch, deleteFinishedRows, recordOutcomes, type ClaimedMessage, type Outcome } from './queries.js';
 import type { PushSender } from './sender.js';
 
 export interface PushWorker {
   wake(): void;
   /** One pass over due rows; returns how many rows it finished (sent or given up). */
   runOnce(): Promise<number>;
+  /** Deletes the rows finished longer ago than the retention; returns how many. */
+  purgeOnce(): Promise<number>;
   start(): void;
   stop(): Promise<void>;
 }
@@ -32,7 +34,14 @@ export interface PushWorkerOptions {
    * together: under load one claim and one outcome write serve many messages instead of each.
    */
   wakeDelayMs?: number;
+  /** Finished rows (sent or given up) are kept this long, for a look at what went out, then deleted. */
+  retentionHours?: number;
+  purgeIntervalMs?: number;
 }
+
+/** Rows deleted per statement of a purge, and statements per purge at most (the rest waits for the next). */
+const PURGE_BATCH = 5000;
+const PURGE_STATEMENTS_MAX = 20;
 
 export function backoffMs(attempt: number): number {
   return Math.min(60 * 60 * 1000, 1000 * 2 ** Math.max(0, attempt - 1));
@@ -57,7 +66,11 @@ export function createPushWorker(
   const leaseSeconds = options.leaseSeconds ?? 300;
   const sendConcurrency = options.sendConcurrency ?? 8;
   const wakeDelayMs = options.wakeDelayMs ?? 20;
+  const retentionHours = options.retentionHours ?? 24;
+  const purgeIntervalMs = options.purgeIntervalMs ?? 10 * 60 * 1000;
   let timer: NodeJS.Timeout | null = null;
+  let purgeTimer: NodeJS.Timeout | null = null;
+  let purging: Promise<number> | null = null;
   let current: Promise<number> | null = null;
   let again = false;
   let stopped = false;
@@ -145,6 +158,27 @@ export function createPushWorker(
     return current;
   }
 
+  /** Small batches, so no statement holds many row locks or runs long next to the traffic. */
+  function purge(): Promise<number> {
+    purging ??= (async () => {
+      let deleted = 0;
+      for (let i = 0; i < PURGE_STATEMENTS_MAX && !stopped; i++) {
+        const n = await deleteFinishedRows(database.db, retentionHours, PURGE_BATCH);
+        deleted += n;
+        if (n < PURGE_BATCH) break;
+      }
+      return deleted;
+    })()
+      .catch((error) => {
+        log.warn({ err: error }, 'push outbox purge failed');
+        return 0;
+      })
+      .finally(() => {
+        purging = null;
+      });
+    return purging;
+  }
+
   let wakeTimer: NodeJS.Timeout | null = null;
   return {
     wake() {
@@ -155,19 +189,25 @@ export function createPushWorker(
       }, wakeDelayMs);
     },
     runOnce: () => (current ? current.then(() => run()) : run()),
+    purgeOnce: () => (purging ? purging.then(() => purge()) : purge()),
     start() {
       stopped = false;
       if (timer) return;
       timer = setInterval(() => void run(), options.intervalMs);
       timer.unref();
+      purgeTimer = setInterval(() => void purge(), purgeIntervalMs);
+      purgeTimer.unref();
     },
     async stop() {
       stopped = true;
       if (timer) clearInterval(timer);
       timer = null;
+      if (purgeTimer) clearInterval(purgeTimer);
+      purgeTimer = null;
       if (wakeTimer) clearTimeout(wakeTimer);
       wakeTimer = null;
       if (current) await current;
+      if (purging) await purging;
     },
   };
 }

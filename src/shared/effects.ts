@@ -28,6 +28,8 @@ export class Effects {
   private readonly staleLists = new Set<string>();
   private readonly activityChats = new Set<string>();
   private deleteIds: number[] = [];
+  /** Outbox rows persist() wrote: users without a device get none. */
+  private pushRows = 0;
 
   /** A socket event to every socket of these users, but `exceptSocket` (rulings.md 7). */
   emit(userIds: Iterable<string>, event: string, payload: unknown, exceptSocket?: string): void {
@@ -72,7 +74,11 @@ export class Effects {
       this.deleteIds = inserted.map((r) => r.id);
     }
     // Last, and nothing reads their result: they go out with the COMMIT (src/db/client.ts).
-    for (const { userIds, message } of this.pushes) await sendAlongCommit(tx, () => insertPushRows(tx, userIds, message));
+    for (const { userIds, message } of this.pushes) {
+      await sendAlongCommit(tx, async () => {
+        this.pushRows += await insertPushRows(tx, userIds, message);
+      });
+    }
   }
 
   /** After commit: sockets now, and the workers woken for the rows persist() wrote. */
@@ -84,7 +90,7 @@ export class Effects {
       deps.realtime.notify(e.userIds, e.event, e.payload, { exceptSocket: e.exceptSocket });
     }
     for (const chatId of this.activityChats) deps.activity.schedule(chatId);
-    if (this.pushes.length > 0) deps.pushWorker.wake();
+    if (this.pushRows > 0) deps.pushWorker.wake();
     if (this.deleteIds.length > 0) deps.objectDeleter.deleteNow(this.deleteIds);
   }
 }

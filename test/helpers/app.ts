@@ -145,6 +145,22 @@ export function record<T = any>(socket: Socket, event: string): T[] {
   return seen;
 }
 
+/**
+ * Registers a device for each user (POST /devices). Only users with a device get push rows
+ * (src/push/queries.ts insertPushRows).
+ */
+export async function withDevices(t: TestApp, ...users: TestUser[]): Promise<void> {
+  for (const user of users) {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/devices',
+      headers: user.auth,
+      payload: { token: unique('device-'), platform: 'android' },
+    });
+    if (res.statusCode !== 200) throw new Error(`POST /devices answered ${res.statusCode}: ${res.body}`);
+  }
+}
+
 export const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
 
 export const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;

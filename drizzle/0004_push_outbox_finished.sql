@@ -1,0 +1,1 @@
+CREATE INDEX "push_outbox_finished_idx" ON "push_outbox" USING btree (coalesce("sent_at", "failed_at")) WHERE "push_outbox"."sent_at" is not null or "push_outbox"."failed_at" is not null;
