@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows, sql } from '../src/db/client.js';
 import { newId } from '../src/shared/ids.js';
-import { ISO_DATE, OBJECT_ID, settle, startApp, type TestApp, type TestUser } from './helpers/app.js';
+import { ISO_DATE, OBJECT_ID, settle, startApp, withDevices, type TestApp, type TestUser } from './helpers/app.js';
 import { follow, group, oneToOne } from './chats-fixtures.js';
 import { api, device, eventNames, pushes, received } from './communities-fixtures.js';
 
@@ -52,6 +52,7 @@ describe('POST /events', () => {
   it('creates the event and its group chat in one go: 201 {event, chat}, rows, chat-created and pushes', async () => {
     const creator = await t.user();
     const invited = await t.user();
+    await withDevices(t, creator, invited);
     const [asking, otherDevice] = [await device(t, creator), await device(t, creator)];
     const invitedDevice = await device(t, invited);
     await follow(t, creator, invited);
@@ -177,6 +178,7 @@ describe('event participants: pending on join, approved by an admin', () => {
     const creator = await t.user();
     const member = await t.user();
     const joiner = await t.user();
+    await withDevices(t, creator, member, joiner);
     const { chat } = await createEvent(creator, [member]);
     const joined = await api(t, joiner, 'POST', `/chats/${chat._id}/participants`);
     expect(joined.statusCode).toBe(201);

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows, sql } from '../src/db/client.js';
 import { newId } from '../src/shared/ids.js';
-import { ISO_DATE, OBJECT_ID, settle, startApp, type TestApp, type TestUser } from './helpers/app.js';
+import { ISO_DATE, OBJECT_ID, settle, startApp, withDevices, type TestApp, type TestUser } from './helpers/app.js';
 import { block, group, oneToOne } from './chats-fixtures.js';
 import { api, device, eventNames, pushes, received } from './communities-fixtures.js';
 
@@ -68,6 +68,7 @@ describe('POST /chats/:id/requests', () => {
     const creator = await t.user();
     const [admin, member] = [await t.user(), await t.user()];
     const requester = await t.user();
+    await withDevices(t, creator, admin, member, requester);
     const chatId = await restrictedChat(creator, [admin, member], [admin]);
     const [creatorDevice, adminDevice, memberDevice] = [await device(t, creator), await device(t, admin), await device(t, member)];
     const requesterDevice = await device(t, requester);
@@ -164,6 +165,7 @@ describe('POST /chats/:id/requests/:requestId/status', () => {
     const creator = await t.user();
     const member = await t.user();
     const requester = await t.user();
+    await withDevices(t, creator, member, requester);
     const chatId = await restrictedChat(creator, [member]);
     const request = (await ask(requester, chatId)).json().request;
     const [asking, adminOther] = [await device(t, creator), await device(t, creator)];
@@ -235,6 +237,7 @@ describe('POST /chats/:id/requests/:requestId/status', () => {
     const creator = await t.user();
     const member = await t.user();
     const requester = await t.user();
+    await withDevices(t, creator, member, requester);
     const chatId = await restrictedChat(creator, [member]);
     const request = (await ask(requester, chatId)).json().request;
     const [requesterDevice, memberDevice] = [await device(t, requester), await device(t, member)];
