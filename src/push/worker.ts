@@ -6,7 +6,8 @@
 // reads the users' devices, and one write of every row's outcome (and of the devices found dead).
 // Rows of users without a device (most of them: offline members of a group) send nothing. Until
 // the outcome is written the rows stay leased: a crash after sends re-sends, after the lease, to
-// the tokens of the batch not yet recorded, never before.
+// the tokens of the batch not yet recorded, never before. Finished rows are kept for
+// PUSH_RETENTION_HOURS, then deleted by a purge every node runs (push_outbox_finished_idx).
 import type { FastifyBaseLogger } from 'fastify';
 import type { Database } from '../db/client.js';
 import { claimBatch, deleteFinishedRows, recordOutcomes, type ClaimedMessage, type Outcome } from './queries.js';

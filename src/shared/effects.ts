@@ -73,7 +73,8 @@ export class Effects {
         .returning({ id: pendingObjectDeletes.id });
       this.deleteIds = inserted.map((r) => r.id);
     }
-    // Last, and nothing reads their result: they go out with the COMMIT (src/db/client.ts).
+    // Last: they go out with the COMMIT (src/db/client.ts). Only their count is read, after it, so
+    // that fire() wakes the worker only for rows written.
     for (const { userIds, message } of this.pushes) {
       await sendAlongCommit(tx, async () => {
         this.pushRows += await insertPushRows(tx, userIds, message);
