@@ -5,10 +5,10 @@
 // A batch costs two statements whatever its size (bench/RESULTS.md P3/P6): the claim, which also
 // reads the users' devices, and one write of every row's outcome (and of the devices found dead).
 // A row whose user has no device left (removed since the row was written; users without one get
-// no row, src/push/queries.ts) sends nothing. Until
-// the outcome is written the rows stay leased: a crash after sends re-sends, after the lease, to
-// the tokens of the batch not yet recorded, never before. Finished rows are kept for
-// PUSH_RETENTION_HOURS, then deleted by a purge every node runs (push_outbox_finished_idx).
+// no row, src/push/queries.ts) sends nothing. Until the outcome is written the rows stay leased:
+// a crash after sends re-sends, after the lease, to the tokens of the batch not yet recorded,
+// never before. Finished rows are kept for PUSH_RETENTION_HOURS, then deleted by a purge every
+// node runs (push_outbox_finished_idx).
 import type { FastifyBaseLogger } from 'fastify';
 import type { Database } from '../db/client.js';
 import { claimBatch, deleteFinishedRows, recordOutcomes, type ClaimedMessage, type Outcome } from './queries.js';
