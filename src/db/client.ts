@@ -12,11 +12,13 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import { PgDialect, type PgDatabase, type PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
-import * as schema from './schema.js';
 
-export type Schema = typeof schema;
-/** A drizzle handle: the database itself or an open transaction; both run the same queries. */
-export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+/**
+ * A drizzle handle: the database itself or an open transaction; both run the same queries. Made
+ * without the schema: nothing uses drizzle's relational queries (db.query), whose builders, one
+ * per table, drizzle would otherwise construct for every transaction.
+ */
+export type Db = PgDatabase<PgQueryResultHKT>;
 
 export const migrationsFolder = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../drizzle');
 
@@ -56,7 +58,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       onnotice: () => {},
       connection: { TimeZone: 'UTC', application_name: 'chat-service' },
     });
-    const db = drizzlePostgres(tunedClient(client, options.prepare !== false), { schema }) as unknown as Db;
+    const db = drizzlePostgres(tunedClient(client, options.prepare !== false)) as unknown as Db;
     return {
       kind: 'postgres',
       db,
@@ -68,7 +70,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
         const lock = postgres(options.url!, { max: 1, onnotice: () => {} });
         try {
           await lock`select pg_advisory_lock(${MIGRATION_LOCK})`;
-          await migratePostgres(drizzlePostgres(client, { schema }), { migrationsFolder });
+          await migratePostgres(drizzlePostgres(client), { migrationsFolder });
         } finally {
           // Ending the session releases the lock.
           await lock.end({ timeout: 5 });
@@ -91,11 +93,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const client = pg;
   // PGlite is one connection: it queues queries and runs a transaction exclusively, so a
   // request's statements never land inside another request's open transaction (test/db.test.ts).
-  const db = drizzlePglite(client, { schema }) as unknown as Db;
+  const db = drizzlePglite(client) as unknown as Db;
   return {
     kind: 'pglite',
     db,
-    migrate: () => migratePglite(drizzlePglite(client, { schema }), { migrationsFolder }),
+    migrate: () => migratePglite(drizzlePglite(client), { migrationsFolder }),
     ping: async () => {
       await client.query('select 1');
     },
