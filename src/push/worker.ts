@@ -34,6 +34,8 @@ export interface PushWorkerOptions {
   /**
    * How long a wake waits, so that the rows of every message committed meanwhile are claimed
    * together: under load one claim and one outcome write serve many messages instead of each.
+   * 200 ms, a small part of a notification's way through FCM: at 20 ms, bench P6 made a claim
+   * of ~3 rows 23 times a second, and the worker's statements were 6% of PostgreSQL's time.
    */
   wakeDelayMs?: number;
   /** Finished rows (sent or given up) are kept this long, for a look at what went out, then deleted. */
@@ -67,7 +69,7 @@ export function createPushWorker(
   const batchSize = options.batchSize ?? 50;
   const leaseSeconds = options.leaseSeconds ?? 300;
   const sendConcurrency = options.sendConcurrency ?? 8;
-  const wakeDelayMs = options.wakeDelayMs ?? 20;
+  const wakeDelayMs = options.wakeDelayMs ?? 200;
   const retentionHours = options.retentionHours ?? 24;
   const purgeIntervalMs = options.purgeIntervalMs ?? 10 * 60 * 1000;
   let timer: NodeJS.Timeout | null = null;
