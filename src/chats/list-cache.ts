@@ -110,6 +110,9 @@ interface Entry extends CachedList {
   presence: boolean;
 }
 
+/** Nothing was heard since the answer was stored: it is served as it is. */
+export const isCurrent = (entry: CachedList): boolean => entry.pending.length === 0 && !entry.presence;
+
 /** Tells the other nodes to drop these users' lists ('stale') or to read their presence again. */
 export type ListBroadcast = (userIds: string[], kind: 'stale' | 'presence') => void;
 
@@ -181,7 +184,7 @@ export class ChatListCache implements ChatListInvalidation {
   /** The cached answer when nothing was heard since it was stored, or undefined. */
   get(userId: string, key: string): string | undefined {
     const entry = this.lookup(userId, key);
-    return entry && entry.pending.length === 0 && !entry.presence ? entry.json : undefined;
+    return entry && isCurrent(entry) ? entry.json : undefined;
   }
 
   /**

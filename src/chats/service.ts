@@ -6,6 +6,7 @@ import { AppError, isForeignKeyViolation } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { objectKey } from '../storage/port.js';
 import * as users from '../users/queries.js';
+import { isCurrent } from './list-cache.js';
 import { patchList, type ChatListAnswer } from './list-patch.js';
 import { sniffImage } from './photo.js';
 import * as q from './queries.js';
@@ -55,7 +56,7 @@ export async function listChatsJson(
     return render({ chats, count });
   }
   const cached = cache.lookup(viewerId, key);
-  if (cached && cached.pending.length === 0 && !cached.presence) return cached.json;
+  if (cached && isCurrent(cached)) return cached.json;
   // Before the reads: an invalidation or an event from here on marks this fill stale.
   const fill = cache.beginFill(viewerId);
   try {
