@@ -12,7 +12,7 @@ import { transaction } from '../src/shared/effects.js';
 import { pgErrorCode } from '../src/shared/errors.js';
 import { LocalStorage } from '../src/storage/local.js';
 import type { Storage, StoredObject } from '../src/storage/port.js';
-import { dbKind, isolatedDatabase, nextEvent, record, settle, startApp, unique, type TestApp, type TestUser } from './helpers/app.js';
+import { addDevice, dbKind, isolatedDatabase, nextEvent, record, settle, startApp, unique, type TestApp, type TestUser } from './helpers/app.js';
 
 /** Records every send; answers what `answer` says for a token (default: sent). */
 class RecordingPushSender implements PushSender {
@@ -95,13 +95,6 @@ const pendingDeletes = (key: string) =>
     db(),
     sql`select id::int as id, attempts, last_error from pending_object_deletes where key = ${key}`,
   );
-
-async function addDevice(user: TestUser, platform = 'android') {
-  const token = unique('tok-');
-  const res = await t.app.inject({ method: 'POST', url: '/devices', headers: user.auth, payload: { token, platform } });
-  expect(res.statusCode).toBe(200);
-  return token;
-}
 
 describe('transaction(): socket events', () => {
   it('fire after commit, not while the transaction is open, and skip the excepted socket', async () => {
@@ -190,7 +183,7 @@ describe.skipIf(dbKind !== 'postgres')('transaction(): deadlocks', () => {
 describe('transaction(): outbox rows', () => {
   it('writes push rows and pending object deletes with the work, in one transaction', async () => {
     const a = await t.user();
-    await addDevice(a);
+    await addDevice(t, a);
     const key = `tests/${unique('k')}.jpg`;
     await transaction(t.deps, async (tx, effects) => {
       await tx.execute(sql`update users set name = 'pushed' where id = ${a.id}`);
@@ -207,7 +200,7 @@ describe('transaction(): outbox rows', () => {
 
   it('writes push rows only for users with a device, and wakes the worker only for rows written', async () => {
     const [withDevice, without, alsoWithout] = [await t.user(), await t.user(), await t.user()];
-    await addDevice(withDevice);
+    await addDevice(t, withDevice);
     const wakes: number[] = [];
     const counting = { ...t.deps, pushWorker: { ...t.deps.pushWorker, wake: () => wakes.push(1) } };
     const message = { event: 'message-created', chat: null, title: 'T', body: 'B' };
@@ -225,7 +218,7 @@ describe('transaction(): outbox rows', () => {
     const s1 = await t.socket(a);
     const seen = record(s1, 'effect-test');
     const key = `tests/${unique('k')}.jpg`;
-    await addDevice(a);
+    await addDevice(t, a);
     const before = await nameOf(a.id);
     // A push without a title fails on the outbox's not-null constraint: the last statements of
     // the transaction. Everything before them must be undone too.
@@ -245,7 +238,7 @@ describe('transaction(): outbox rows', () => {
 
   it('a failing push insert, the last statement (sent along with COMMIT), fails the transaction with its own error', async () => {
     const a = await t.user();
-    await addDevice(a);
+    await addDevice(t, a);
     const before = await nameOf(a.id);
     const error = await transaction(t.deps, async (tx, effects) => {
       await tx.execute(sql`update users set name = 'half done' where id = ${a.id}`);
@@ -271,9 +264,9 @@ describe('push worker', () => {
   it("delivers to every device of the user and no one else's, then marks the row sent", async () => {
     const a = await t.user();
     const other = await t.user();
-    const phone = await addDevice(a, 'android');
-    const tablet = await addDevice(a, 'ios');
-    const otherPhone = await addDevice(other);
+    const phone = await addDevice(t, a, 'android');
+    const tablet = await addDevice(t, a, 'ios');
+    const otherPhone = await addDevice(t, other);
     await transaction(t.deps, async (_tx, effects) => {
       effects.push([a.id], { event: 'message-created', chat: null, title: 'Max', body: 'hello' });
     });
@@ -287,9 +280,9 @@ describe('push worker', () => {
 
   it("retries a 'retry' later, only to the devices still owed, and deletes 'unregistered' devices", async () => {
     const a = await t.user();
-    const good = await addDevice(a);
-    const flaky = await addDevice(a);
-    const dead = await addDevice(a);
+    const good = await addDevice(t, a);
+    const flaky = await addDevice(t, a);
+    const dead = await addDevice(t, a);
     let flakyDown = true;
     sender.answer = (device) =>
       device.token === flaky && flakyDown
@@ -327,7 +320,7 @@ describe('push worker', () => {
   it('never delivers a row twice when passes run at the same time, on one worker or two', async () => {
     const users = await Promise.all(Array.from({ length: 4 }, () => t.user()));
     const tokens = new Map<string, string>();
-    for (const u of users) tokens.set(u.id, await addDevice(u));
+    for (const u of users) tokens.set(u.id, await addDevice(t, u));
     const insertRows = async (n: number) => {
       for (const u of users) {
         for (let i = 0; i < n; i++) {

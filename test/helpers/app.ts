@@ -145,20 +145,20 @@ export function record<T = any>(socket: Socket, event: string): T[] {
   return seen;
 }
 
+/** Registers a device for the user (POST /devices); returns its token. */
+export async function addDevice(t: TestApp, user: TestUser, platform = 'android'): Promise<string> {
+  const token = unique('device-');
+  const res = await t.app.inject({ method: 'POST', url: '/devices', headers: user.auth, payload: { token, platform } });
+  if (res.statusCode !== 200) throw new Error(`POST /devices answered ${res.statusCode}: ${res.body}`);
+  return token;
+}
+
 /**
- * Registers a device for each user (POST /devices). Only users with a device get push rows
- * (src/push/queries.ts insertPushRows).
+ * Registers a device for each user. Only users with a device get push rows (src/push/queries.ts
+ * insertPushRows).
  */
 export async function withDevices(t: TestApp, ...users: TestUser[]): Promise<void> {
-  for (const user of users) {
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/devices',
-      headers: user.auth,
-      payload: { token: unique('device-'), platform: 'android' },
-    });
-    if (res.statusCode !== 200) throw new Error(`POST /devices answered ${res.statusCode}: ${res.body}`);
-  }
+  for (const user of users) await addDevice(t, user);
 }
 
 export const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
