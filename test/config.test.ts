@@ -109,6 +109,15 @@ describe('loadConfig defaults', () => {
     expect(config.storage.kind).toBe('local');
   });
 
+  it('keep PostgreSQL and Redis on Unix sockets as given (DATABASE_URL ?host=<directory>, REDIS_URL ?path=<socket>)', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://chat@localhost/chat?host=/var/run/postgresql',
+      REDIS_URL: 'redis://localhost/2?path=/run/redis/redis-server.sock',
+    });
+    expect(config.database.url).toBe('postgres://chat@localhost/chat?host=/var/run/postgresql');
+    expect(config.redis.url).toBe('redis://localhost/2?path=/run/redis/redis-server.sock');
+  });
+
   it('take the production values when they are set', () => {
     const config = loadConfig({
       NODE_ENV: 'production',

@@ -4,7 +4,7 @@
 // row locks answer alike.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PgDialect } from 'drizzle-orm/pg-core';
-import { compiledSql, one, openDatabase, renderPlain, rows, sendAlongCommit, sql, textArray, type Db } from '../src/db/client.js';
+import { compiledSql, one, openDatabase, postgresTarget, renderPlain, rows, sendAlongCommit, sql, textArray, type Db } from '../src/db/client.js';
 import { users } from '../src/db/schema.js';
 import { isForeignKeyViolation, isUniqueViolation, pgErrorCode } from '../src/shared/errors.js';
 import { newId } from '../src/shared/ids.js';
@@ -335,4 +335,54 @@ describe.skipIf(dbKind !== 'postgres')('PostgreSQL with and without prepared sta
       }
     });
   }
+});
+
+describe.skipIf(dbKind !== 'postgres')('PostgreSQL over its Unix socket (DATABASE_URL ?host=<directory>)', () => {
+  it('connects through the socket of the directory given as host, migrates and answers; a TCP URL stays on TCP', async () => {
+    const tcpUrl = inject('databaseUrl');
+    // The socket directory and port of the suite's server, asked over TCP.
+    const tcp = await openDatabase({ url: tcpUrl, poolSize: 1, pgliteDir: null });
+    let dir: string;
+    let port: string;
+    try {
+      const settings = await one<{ dirs: string; port: string; addr: string | null }>(
+        tcp.db,
+        sql`select current_setting('unix_socket_directories') as dirs, current_setting('port') as port, inet_server_addr()::text as addr`,
+      );
+      expect(settings!.addr).not.toBeNull();
+      dir = settings!.dirs.split(',')[0].trim();
+      port = settings!.port;
+    } finally {
+      await tcp.close();
+    }
+    const url = new URL(tcpUrl);
+    url.hostname = 'localhost';
+    url.port = port;
+    url.searchParams.set('host', dir);
+    const local = await openDatabase({ url: url.toString(), poolSize: 2, pgliteDir: null });
+    try {
+      await local.migrate();
+      await local.ping();
+      // inet_server_addr() is null on a Unix-socket connection; the session took no `host` setting.
+      expect(await one(local.db, sql`select inet_server_addr() as addr, current_setting('application_name') as app`)).toEqual({
+        addr: null,
+        app: 'chat-service',
+      });
+      const id = await newUser();
+      expect(await one(local.db, sql`select count(*)::int as n from users where id = ${id}`)).toEqual({ n: 1 });
+    } finally {
+      await local.close();
+    }
+  });
+
+  it('postgresTarget: a directory as host becomes the socket path, with the URL port or 5432; a name, the host', () => {
+    expect(postgresTarget('postgres://u:p@localhost:6543/chat?host=/run/postgresql/&sslmode=disable')).toEqual({
+      url: 'postgres://u:p@localhost:6543/chat?sslmode=disable',
+      path: '/run/postgresql/.s.PGSQL.6543',
+    });
+    expect(postgresTarget('postgres://u@localhost/chat?host=/tmp')).toEqual({ url: 'postgres://u@localhost/chat', path: '/tmp/.s.PGSQL.5432' });
+    // A host name as the parameter (libpq allows it too) replaces the URL's; no parameter, no change.
+    expect(postgresTarget('postgres://u@localhost:5433/chat?host=db.internal')).toEqual({ url: 'postgres://u@db.internal:5433/chat' });
+    expect(postgresTarget('postgres://u@db.internal:5432/chat')).toEqual({ url: 'postgres://u@db.internal:5432/chat' });
+  });
 });

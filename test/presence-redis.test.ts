@@ -168,6 +168,28 @@ describe('RedisPresence', () => {
     expect(await a.presence.online([mark])).toEqual(new Set());
   });
 
+  it('REDIS_URL over the server\'s Unix socket (?path=): connects there, selects the database of the URL path', async () => {
+    const own = await startRedis();
+    try {
+      const url = own.socketUrl.replace('localhost/0?', 'localhost/6?');
+      const redis = await connectRedis(url, log);
+      try {
+        const info = await redis.call('client', 'info');
+        expect(String(info)).toMatch(/ addr=\/\S*redis\.sock:0 /);
+        expect(String(info)).toMatch(/ db=6 /);
+        expect(channelOf(redis, 'x')).toBe('x:db6');
+        await redis.set(`${prefix}unix`, '1');
+        const tcp = await connectRedis(`${own.url}/6`, log);
+        expect(await tcp.get(`${prefix}unix`)).toBe('1');
+        await closeRedis(tcp);
+      } finally {
+        await closeRedis(redis);
+      }
+    } finally {
+      own.stop();
+    }
+  });
+
   it('a subscription that drops is taken up again, with what changed meanwhile', async () => {
     // A Redis of its own: CLIENT KILL of the subscribers must not reach the other test files'.
     const own = await startRedis();

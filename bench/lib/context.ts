@@ -78,13 +78,16 @@ export async function createContext(): Promise<Context> {
     const cpu = new CpuWatch(() => [process.pid, pgPid, ...(redisPid ? [redisPid] : [])]);
     const sql = postgres(pg.url, { max: 2, onnotice: () => {}, connection: { TimeZone: 'UTC' } });
     const theRedis = redis;
+    const localSockets = process.env.BENCH_LOCAL_SOCKETS !== '0';
     return {
       scale,
       seed: seeded,
       machine,
       cpu,
-      databaseUrl: pg.url,
-      redisUrl: redis.url,
+      // The service and the baselines reach PostgreSQL and Redis over their Unix sockets, as on
+      // one box they would be deployed (README "Production"); BENCH_LOCAL_SOCKETS=0: over TCP.
+      databaseUrl: localSockets ? pg.socketUrl : pg.url,
+      redisUrl: localSockets ? redis.socketUrl : redis.url,
       pgLog: pg.log,
       pgPid,
       redisPid,

@@ -13,6 +13,7 @@ import { benchDir, outDir, root, startService } from '../lib/procs.js';
 import { table, type Report } from '../lib/report.js';
 import { signToken } from '../lib/tokens.js';
 import { layout } from '../scale.js';
+import { postgresTarget } from '../../src/db/client.js';
 import { EXPLORE_SEARCH } from '../seed.js';
 import { groupId, heavyAndLight, request, userId } from './common.js';
 
@@ -304,7 +305,8 @@ async function explainChats(ctx: Context, target: string): Promise<string> {
   const latest = Math.max(...journal.entries.map((e) => e.when));
   const exists = await ctx.sql`select 1 from pg_database where datname = 'explain_chats'`;
   if (exists.length > 0) {
-    const other = postgres(url.toString(), { max: 1, onnotice: () => {} });
+    const target = postgresTarget(url.toString());
+    const other = postgres(target.url, { path: target.path, max: 1, onnotice: () => {} });
     const applied = await other`select max(created_at)::bigint as at from drizzle.__drizzle_migrations`.catch(() => [{ at: null }]);
     await other.end();
     if (Number(applied[0]?.at) !== latest) {

@@ -51,9 +51,31 @@ export interface DatabaseOptions {
   pglite?: PGlite;
 }
 
+/**
+ * postgres.js's URL and socket path for DATABASE_URL. The server's host may be given as libpq
+ * writes it, in the `host` query parameter; a directory there is PostgreSQL on the same host, over
+ * its Unix socket (`postgres://user@localhost/db?host=/var/run/postgresql`, the port from the URL,
+ * else 5432). postgres.js takes the socket as its `path` option, and would send a `host` left in
+ * the URL to the server as a session setting, which PostgreSQL refuses. A local socket costs less
+ * per round trip than TCP over loopback (bench/RESULTS.md, P6).
+ */
+export function postgresTarget(url: string): { url: string; path?: string } {
+  const parsed = new URL(url);
+  const host = parsed.searchParams.get('host');
+  if (!host) return { url };
+  parsed.searchParams.delete('host');
+  if (!host.startsWith('/')) {
+    parsed.hostname = host;
+    return { url: parsed.toString() };
+  }
+  return { url: parsed.toString(), path: `${host.replace(/\/+$/, '')}/.s.PGSQL.${parsed.port || '5432'}` };
+}
+
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.url) {
-    const client = postgres(options.url, {
+    const { url, path: socketPath } = postgresTarget(options.url);
+    const client = postgres(url, {
+      path: socketPath,
       max: options.poolSize,
       onnotice: () => {},
       connection: { TimeZone: 'UTC', application_name: 'chat-service' },
@@ -67,7 +89,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       // ones find nothing left to apply.
       // The lock is held by a connection of its own: the pool may have a single connection.
       migrate: async () => {
-        const lock = postgres(options.url!, { max: 1, onnotice: () => {} });
+        const lock = postgres(url, { path: socketPath, max: 1, onnotice: () => {} });
         try {
           await lock`select pg_advisory_lock(${MIGRATION_LOCK})`;
           await migratePostgres(drizzlePostgres(client), { migrationsFolder });

@@ -28,6 +28,8 @@ function asPostgres(command: string, args: string[]) {
 
 export interface RunningServer {
   url: string;
+  /** The same server over its Unix socket (DATABASE_URL `?host=<dir>`, REDIS_URL `?path=<socket>`). */
+  socketUrl: string;
   stop(): void;
 }
 
@@ -65,6 +67,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
   ]);
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    socketUrl: `postgres://postgres@localhost:${port}/postgres?host=${dir}`,
     dir,
     log,
     stop() {
@@ -82,8 +85,10 @@ export async function startRedis(): Promise<RunningServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'chat-redis-'));
   const port = await freePort();
   const pidfile = path.join(dir, 'redis.pid');
+  const socket = path.join(dir, 'redis.sock');
   execFileSync('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--port', String(port), '--bind', '127.0.0.1', '--unixsocket', socket, '--unixsocketperm', '700',
+    '--save', '', '--appendonly', 'no',
     '--daemonize', 'yes', '--pidfile', pidfile, '--dir', dir,
   ]);
   // The daemonized server binds its port after redis-server has returned: wait until it answers.
@@ -93,6 +98,7 @@ export async function startRedis(): Promise<RunningServer> {
   }
   return {
     url: `redis://127.0.0.1:${port}`,
+    socketUrl: `redis://localhost/0?path=${socket}`,
     stop() {
       try {
         execFileSync('redis-cli', ['-p', String(port), 'shutdown', 'nosave']);
