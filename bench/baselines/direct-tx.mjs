@@ -11,7 +11,12 @@ import postgres from 'postgres';
 const pairs = JSON.parse(readFileSync(process.env.PAIRS_FILE, 'utf8'));
 const seconds = Number(process.env.SECONDS ?? 5);
 const concurrency = Number(process.env.CONCURRENCY ?? 10);
-const sql = postgres(process.env.DATABASE_URL, {
+// DATABASE_URL over a Unix socket (`?host=<dir>`) is connected as src/db/client.ts postgresTarget does.
+const target = new URL(process.env.DATABASE_URL);
+const socketDir = target.searchParams.get('host');
+target.searchParams.delete('host');
+const sql = postgres(target.toString(), {
+  path: socketDir ? `${socketDir}/.s.PGSQL.${target.port || '5432'}` : undefined,
   max: Number(process.env.POOL ?? 10),
   onnotice: () => {},
   connection: { TimeZone: 'UTC', application_name: 'bench-direct-tx' },
@@ -57,6 +62,11 @@ async function begin(work) {
   }
 }
 
+// src/messages/queries.ts liveMessageText as it renders: message_json of the new row, written out.
+const LIVE_MESSAGE_TEXT = `'{' || concat_ws(',', '"at":' || to_json(iso(m.at))::text, '"_id":' || to_json(m.id)::text, '"chat":' || to_json(m.chat_id)::text, '"text":' || to_json(m.text)::text, '"user":' || coalesce((select '{' || concat_ws(',', '"_id":' || to_json(mu.id)::text, '"name":' || to_json(mu.name)::text, '"photo":' || to_json(mu.photo)::text, '"username":' || to_json(mu.username)::text) || '}' from users mu where mu.id = m.user_id), 'null'), '"files":' || coalesce((
+        select '[' || string_agg('{' || concat_ws(',', '"_id":' || to_json(f.id)::text, '"tag":' || to_json(f.tag)::text, '"url":' || to_json(f.url)::text, '"meta":' || f.meta::text, '"cover":' || to_json(f.cover)::text) || '}', ',' order by f.position) || ']'
+        from message_files f where f.message_id = m.id), '[]'), '"editedAt":' || to_json(iso(m.edited_at))::text) || '}'`;
+
 async function postMessage(chatId, userId, text) {
   return begin(async (tx, along) => {
     const [access] = await tx.unsafe(
@@ -97,7 +107,7 @@ async function postMessage(chatId, userId, text) {
           where p.chat_id = $2
             and (p.user_id = $3 or (c.pending is false and p.activity_at is distinct from c.activity)))
         select iso(m.at) as at, coalesce((select pending from c), false) as "activityPending",
-               message_json(m::messages) as message
+               (${LIVE_MESSAGE_TEXT})::json as message
         from m`,
       [id, chatId, userId, text, 64],
       { prepare: true },
