@@ -511,9 +511,11 @@ describe('DELETE /chats/:id/messages/:messageId', () => {
     expect((await messageRow(t, fromB._id)).deleted_at).toMatch(ISO_DATE);
   });
 
-  it("shows in GET /chats, GET /chats/:id and the message page exactly as message_json() answers it (files, cover, meta, edit, quotes)", async () => {
-    // The chat list writes lastMessage out in its statement (src/chats/queries.ts); message_json()
-    // in drizzle/0001_sql_functions.sql answers the message routes: the two must agree.
+  it("shows in the POST and PUT answers, GET /chats, GET /chats/:id and the message page exactly as message_json() renders it (files, cover, meta, edit, quotes, no text)", async () => {
+    // The statements write the message out (liveMessageText, src/messages/queries.ts);
+    // message_json() in drizzle/0001_sql_functions.sql renders it for GET /sync: the two must agree.
+    const rendered = async (id: string) =>
+      (await rows<{ message: unknown }>(t.deps.database.db, sql`select message_json(m) as message from messages m where m.id = ${id}`))[0].message;
     const [a, b] = [await t.user(), await t.user()];
     const chatId = await oneToOne(t, a, b);
     const sent = await send(t, a, chatId, {
@@ -523,10 +525,19 @@ describe('DELETE /chats/:id/messages/:messageId', () => {
         { url: 'https://cdn.example.com/a.pdf' },
       ],
     });
+    expect(sent).toEqual(await rendered(sent._id));
+    const bare = await send(t, b, chatId, { text: 'plain' });
+    expect(bare).toEqual(await rendered(bare._id));
+    const noText = await send(t, b, chatId, { files: [{ url: 'https://cdn.example.com/p.png' }] });
+    expect(noText).not.toHaveProperty('text');
+    expect(noText).toEqual(await rendered(noText._id));
+    await api(t, b, 'DELETE', `/chats/${chatId}/messages/${noText._id}`);
+    await api(t, b, 'DELETE', `/chats/${chatId}/messages/${bare._id}`);
     const edited = await api(t, a, 'PUT', `/chats/${chatId}/messages/${sent._id}`, { text: 'edited "again"' });
     expect(edited.statusCode).toBe(200);
     const message = edited.json().message;
     expect(message.editedAt).toMatch(ISO_DATE);
+    expect(message).toEqual(await rendered(sent._id));
     const one = await api(t, b, 'GET', `/chats/${chatId}`);
     expect(one.json().chat.lastMessage).toEqual(message);
     const list = await api(t, b, 'GET', '/chats');
