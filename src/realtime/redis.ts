@@ -107,11 +107,29 @@ export function createSocketAdapter(redis: Redis, log: FastifyBaseLogger): NonNu
 function handledCommands(redis: Redis, log: FastifyBaseLogger): Redis {
   return aroundCalls(redis, (property, call) => {
     if (property === 'duplicate') return handledCommands(call() as Redis, log);
+    if (property === 'xread') return afterPause(call);
     const result = call();
     if (result instanceof Promise) {
       result.catch((error: Error) => log.debug({ err: error, command: property }, 'socket adapter redis command failed'));
     }
     return result;
+  });
+}
+
+/**
+ * The adapter reads the stream in a loop: XREAD BLOCK, hand the entries over, XREAD again at
+ * once. Under load every broadcast then costs each node a read command and a reply of one entry,
+ * its own broadcasts included (read back and dropped). Each XREAD is sent after this pause
+ * instead, so what the nodes broadcast meanwhile comes back in one reply: events from another
+ * node reach its sockets up to this much later; events to a node's own sockets do not go through
+ * the stream. The pause also keeps the loop from spinning when Redis answers every read with an
+ * error.
+ */
+export const STREAM_READ_PAUSE_MS = 5;
+
+function afterPause(call: () => unknown): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    setTimeout(() => Promise.resolve().then(call).then(resolve, reject), STREAM_READ_PAUSE_MS);
   });
 }
 

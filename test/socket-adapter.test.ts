@@ -1,0 +1,83 @@
+// The Socket.IO streams adapter as the service sets it up (src/realtime/redis.ts
+// createSocketAdapter): events of one node reach the sockets of another, in order, and the
+// stream is read in batches (STREAM_READ_PAUSE_MS) rather than one XREAD per broadcast.
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { Server } from 'socket.io';
+import { io as connect, type Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSocketAdapter, STREAM_READ_PAUSE_MS } from '../src/realtime/redis.js';
+import { settle } from './helpers/app.js';
+import { startRedis, type RunningServer } from './helpers/servers.js';
+
+const quiet = pino({ level: 'silent' });
+
+/** XREAD calls Redis has answered so far (INFO commandstats). */
+async function xreadCalls(redis: Redis): Promise<number> {
+  const info = await redis.info('commandstats');
+  return Number(/cmdstat_xread:calls=(\d+)/.exec(info)?.[1] ?? 0);
+}
+
+describe('socket adapter over Redis streams', () => {
+  // A Redis of its own: the XREAD count must be this test's alone.
+  let redis: RunningServer;
+  const clients: Redis[] = [];
+  let http: HttpServer;
+  let nodeA: Server;
+  let nodeB: Server;
+  let client: Socket;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    const redisFor = () => {
+      const r = new Redis(redis.url);
+      clients.push(r);
+      return r;
+    };
+    http = createServer();
+    nodeA = new Server(http, { adapter: createSocketAdapter(redisFor(), quiet) });
+    nodeB = new Server({ adapter: createSocketAdapter(redisFor(), quiet) });
+    nodeA.on('connection', (socket) => socket.join('room'));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    client = connect(`http://127.0.0.1:${(http.address() as AddressInfo).port}`, { transports: ['websocket'], forceNew: true });
+    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    await settle(100); // the room joined, both readers blocked in their first XREAD
+  }, 30_000);
+
+  afterAll(async () => {
+    client?.disconnect();
+    await nodeA?.of('/').adapter.close();
+    await nodeB?.of('/').adapter.close();
+    nodeA?.close();
+    for (const r of clients) r.disconnect();
+    redis?.stop();
+  });
+
+  it('delivers a burst of broadcasts from the other node in order, reading the stream in batches', async () => {
+    const counter = clients[0];
+    const before = await xreadCalls(counter);
+    const received: number[] = [];
+    const all = new Promise<void>((resolve) =>
+      client.on('tick', (n: number) => {
+        received.push(n);
+        if (received.length === 60) resolve();
+      }),
+    );
+    const started = performance.now();
+    for (let n = 0; n < 60; n++) {
+      nodeB.to('room').emit('tick', n);
+      await settle(1); // spread over time, as broadcasts of separate requests are
+    }
+    await all;
+    const elapsed = performance.now() - started;
+    expect(received).toEqual(Array.from({ length: 60 }, (_, n) => n));
+    // Two readers (one per node), each at most one XREAD per pause, plus the ones in flight.
+    const calls = (await xreadCalls(counter)) - before;
+    expect(calls).toBeLessThanOrEqual(2 * (Math.ceil(elapsed / STREAM_READ_PAUSE_MS) + 2));
+    // Without the pause each reader asks again as soon as it got an entry: about one XREAD per
+    // broadcast per node (120 here).
+    expect(calls).toBeLessThan(60);
+  });
+});
