@@ -7,16 +7,17 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
+// The built service (the bench builds it before any scenario runs).
+import { postgresTarget, renderPlain } from '../../dist/src/db/client.js';
+import { liveMessageText } from '../../dist/src/messages/queries.js';
 
 const pairs = JSON.parse(readFileSync(process.env.PAIRS_FILE, 'utf8'));
 const seconds = Number(process.env.SECONDS ?? 5);
 const concurrency = Number(process.env.CONCURRENCY ?? 10);
-// DATABASE_URL over a Unix socket (`?host=<dir>`) is connected as src/db/client.ts postgresTarget does.
-const target = new URL(process.env.DATABASE_URL);
-const socketDir = target.searchParams.get('host');
-target.searchParams.delete('host');
-const sql = postgres(target.toString(), {
-  path: socketDir ? `${socketDir}/.s.PGSQL.${target.port || '5432'}` : undefined,
+// DATABASE_URL read as the service reads it (a Unix socket with `?host=<dir>`).
+const target = postgresTarget(process.env.DATABASE_URL);
+const sql = postgres(target.url, {
+  path: target.path,
   max: Number(process.env.POOL ?? 10),
   onnotice: () => {},
   connection: { TimeZone: 'UTC', application_name: 'bench-direct-tx' },
@@ -62,10 +63,8 @@ async function begin(work) {
   }
 }
 
-// src/messages/queries.ts liveMessageText as it renders: message_json of the new row, written out.
-const LIVE_MESSAGE_TEXT = `'{' || concat_ws(',', '"at":' || to_json(iso(m.at))::text, '"_id":' || to_json(m.id)::text, '"chat":' || to_json(m.chat_id)::text, '"text":' || to_json(m.text)::text, '"user":' || coalesce((select '{' || concat_ws(',', '"_id":' || to_json(mu.id)::text, '"name":' || to_json(mu.name)::text, '"photo":' || to_json(mu.photo)::text, '"username":' || to_json(mu.username)::text) || '}' from users mu where mu.id = m.user_id), 'null'), '"files":' || coalesce((
-        select '[' || string_agg('{' || concat_ws(',', '"_id":' || to_json(f.id)::text, '"tag":' || to_json(f.tag)::text, '"url":' || to_json(f.url)::text, '"meta":' || f.meta::text, '"cover":' || to_json(f.cover)::text) || '}', ',' order by f.position) || ']'
-        from message_files f where f.message_id = m.id), '[]'), '"editedAt":' || to_json(iso(m.edited_at))::text) || '}'`;
+// The new message written out in the statement, exactly the service's text (liveMessageText).
+const LIVE_MESSAGE_TEXT = renderPlain(liveMessageText).text;
 
 async function postMessage(chatId, userId, text) {
   return begin(async (tx, along) => {

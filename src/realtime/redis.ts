@@ -127,11 +127,8 @@ function handledCommands(redis: Redis, log: FastifyBaseLogger): Redis {
  */
 export const STREAM_READ_PAUSE_MS = 5;
 
-function afterPause(call: () => unknown): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    setTimeout(() => Promise.resolve().then(call).then(resolve, reject), STREAM_READ_PAUSE_MS);
-  });
-}
+const afterPause = (call: () => unknown): Promise<unknown> =>
+  new Promise((resolve) => setTimeout(resolve, STREAM_READ_PAUSE_MS)).then(call);
 
 /**
  * `redis` for a library that gets the client and calls its methods itself: every method call goes
