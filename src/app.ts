@@ -127,6 +127,7 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
   const activity = createActivityRefresher(database, chatLists, log, {
     delayMs: config.limits.activityRefreshMs,
     sweepMs: ACTIVITY_SWEEP_MS,
+    batch: config.limits.activityRefreshBatch,
   });
   const deps: Deps = {
     config,

@@ -68,6 +68,8 @@ export interface Config {
     activityInlineMax: number;
     /** Larger chats: the most their participants' order lags behind a message (src/messages/activity.ts). */
     activityRefreshMs: number;
+    /** Larger chats: participants per statement of that rewrite. */
+    activityRefreshBatch: number;
     rateLimitPerMinute: number;
   };
   realtime: { presenceTtlSeconds: number; recoveryWindowMs: number };
@@ -306,6 +308,7 @@ export function loadConfig(env: Env = process.env): Config {
       unreadCap: int(env, 'UNREAD_CAP', 999, 1, 1_000_000),
       activityInlineMax: int(env, 'ACTIVITY_INLINE_MAX', 64, 0, 1_000_000),
       activityRefreshMs: int(env, 'ACTIVITY_REFRESH_MS', 1000, 0, 60_000),
+      activityRefreshBatch: int(env, 'ACTIVITY_REFRESH_BATCH', 100, 1, 100_000),
       rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 0, 0, 1_000_000),
     },
     realtime: {

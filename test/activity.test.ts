@@ -1,9 +1,10 @@
 // The chat-list order after a message (src/db/schema.ts chats.activity_pending): chats of up to
 // ACTIVITY_INLINE_MAX participants are reordered in the message's transaction; in larger ones the
 // sender's list at once and the others' within ACTIVITY_REFRESH_MS, one rewrite per window however
-// many messages; a sweep finishes what a dead node left.
+// many messages, rewritten a few participants per statement; a sweep finishes what a dead node left.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows, sql } from '../src/db/client.js';
+import { refreshPendingActivity } from '../src/messages/queries.js';
 import { nextEvent, startApp, type TestApp, type TestUser } from './helpers/app.js';
 import { api, follow, groupChat, send } from './helpers/messages-fixtures.js';
 import { multipart, waitFor } from './chats-fixtures.js';
@@ -11,8 +12,8 @@ import { multipart, waitFor } from './chats-fixtures.js';
 const REFRESH_MS = 300;
 let t: TestApp;
 beforeAll(async () => {
-  // Groups of more than 3 participants take the after-commit path.
-  t = await startApp({ ACTIVITY_INLINE_MAX: '3', ACTIVITY_REFRESH_MS: String(REFRESH_MS) });
+  // Groups of more than 3 participants take the after-commit path, rewritten 2 per statement.
+  t = await startApp({ ACTIVITY_INLINE_MAX: '3', ACTIVITY_REFRESH_MS: String(REFRESH_MS), ACTIVITY_REFRESH_BATCH: '2' });
 });
 afterAll(() => t.close());
 
@@ -155,7 +156,7 @@ describe('chat list order after other writes to a large chat', () => {
   beforeAll(async () => {
     // The first app shares the database: its sweep would rewrite the flagged chats early.
     await t.deps.activity.stop();
-    slow = await startApp({ ACTIVITY_INLINE_MAX: '3', ACTIVITY_REFRESH_MS: String(SLOW_MS) });
+    slow = await startApp({ ACTIVITY_INLINE_MAX: '3', ACTIVITY_REFRESH_MS: String(SLOW_MS), ACTIVITY_REFRESH_BATCH: '2' });
   });
   afterAll(() => slow.close());
 
@@ -227,5 +228,63 @@ describe('chat list order after other writes to a large chat', () => {
     const now = await state(chat.id);
     expect(now.pending).toBe(false);
     expect(now.activities).toEqual(Array(2).fill(now.updatedAt));
+  });
+  // The rewrite is one statement per batch (queries.ts refreshPendingActivity), here 2 participants
+  // each; the chat's activity can move between two of them. The window is slow, so the rewrites
+  // below are the only ones until it passes.
+  describe('a rewrite spread over batches', () => {
+    const pause = async () => {};
+
+    it('a message between two batches leaves the flag set; the next rewrite brings every copy to it', async () => {
+      const members = await Promise.all(Array.from({ length: 5 }, () => slow.user()));
+      const chat = await settledLarge(members[0], members.slice(1));
+      const first = await send(slow, members[1], chat.id, { text: 'first' });
+      let pauses = 0;
+      let second: Awaited<ReturnType<typeof send>> | undefined;
+      await refreshPendingActivity(slow.deps.database.db, chat.id, {
+        size: 2,
+        between: async () => {
+          if (pauses++ === 0) second = await send(slow, members[2], chat.id, { text: 'second' });
+        },
+      });
+      expect(pauses).toBe(2); // 5 participants, 2 per statement: three statements
+      const after = await state(chat.id);
+      expect(after).toMatchObject({ pending: true, lastMessageAt: second!.at });
+      expect(after.activities.filter((at) => at === first.at).length).toBeGreaterThanOrEqual(1);
+
+      const moved = await refreshPendingActivity(slow.deps.database.db, chat.id, { size: 2, between: pause });
+      expect(moved.length).toBeGreaterThanOrEqual(1);
+      const done = await state(chat.id);
+      expect(done.pending).toBe(false);
+      expect(done.activities).toEqual(Array(5).fill(second!.at));
+    });
+
+    it('a message sent and deleted between two batches: the flag stays while a copy still shows it', async () => {
+      const members = await Promise.all(Array.from({ length: 5 }, () => slow.user()));
+      const chat = await settledLarge(members[0], members.slice(1));
+      const first = await send(slow, members[1], chat.id, { text: 'kept' });
+      // The participant the first batch rewrites first (user_id order) sends the message that is
+      // deleted again: the later batches see the chat's activity back where the first one saw it.
+      const early = [...members].sort((x, y) => (x.id < y.id ? -1 : 1))[0];
+      let pauses = 0;
+      await refreshPendingActivity(slow.deps.database.db, chat.id, {
+        size: 2,
+        between: async () => {
+          if (pauses++ > 0) return;
+          const gone = await send(slow, early, chat.id, { text: 'deleted at once' });
+          const removed = await api(slow, early, 'DELETE', `/chats/${chat.id}/messages/${gone._id}`);
+          expect(removed.statusCode, removed.body).toBeLessThan(300);
+        },
+      });
+      const after = await state(chat.id);
+      expect(after.lastMessageAt).toBe(first.at);
+      expect(after.pending).toBe(true);
+      expect(after.activities.filter((at) => at !== first.at)).toHaveLength(1);
+
+      await refreshPendingActivity(slow.deps.database.db, chat.id, { size: 2, between: pause });
+      const done = await state(chat.id);
+      expect(done.pending).toBe(false);
+      expect(done.activities).toEqual(Array(5).fill(first.at));
+    });
   });
 });

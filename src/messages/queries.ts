@@ -104,30 +104,58 @@ export async function insertMessage(
   return row!;
 }
 
+/** How refreshPendingActivity splits a large chat's rewrite (src/messages/activity.ts). */
+export interface ActivityBatches {
+  /** Participants rewritten per statement. */
+  size: number;
+  /** Awaited between two statements. */
+  between(): Promise<void>;
+}
+
 /**
  * After the commit of messages into a large chat: participants.activity_at = the chat's activity
- * for every participant, then activity_pending cleared unless a newer message came meanwhile (its
- * own rewrite is then due). The chat row is not locked while the rows are rewritten: messages keep
- * going into the chat. Returns the participants whose copy moved (none when nothing was pending).
+ * for every participant, `batches.size` participants per statement in user_id order (the
+ * (chat_id, user_id) key), each statement its own transaction. A group of 1,000 is ten short
+ * statements instead of one of ~45 ms: row locks are held for one batch at most (a member's own
+ * message waits on them), and the pauses between batches leave the cores to the requests.
+ * The chat row is not locked while the rows are rewritten: messages keep going into the chat.
+ * activity_pending is cleared last, only if every copy equals the chat's activity at that moment:
+ * a message (or its deletion) between two batches leaves the flag for its own rewrite.
+ * Returns the participants whose copy moved (none when nothing was pending).
  */
-export async function refreshPendingActivity(db: Db, chatId: string): Promise<string[]> {
-  const result = await rows<{ userId: string | null; activity: string | null }>(
-    db,
-    sql`with c as (
-          select id, coalesce(last_message_at, updated_at) as activity from chats
-          where id = ${chatId} and activity_pending),
-        moved as (
-          update participants p set activity_at = c.activity from c
-          where p.chat_id = c.id and p.activity_at is distinct from c.activity
-          returning p.user_id)
-        select moved.user_id as "userId", c.activity::text as activity
-        from c left join moved on true`,
-  );
-  const activity = result[0]?.activity;
-  if (!activity) return [];
-  await db.execute(sql`update chats set activity_pending = false
-    where id = ${chatId} and activity_pending and coalesce(last_message_at, updated_at) = ${activity}::timestamptz`);
-  return result.flatMap((r) => (r.userId ? [r.userId] : []));
+export async function refreshPendingActivity(db: Db, chatId: string, batches: ActivityBatches): Promise<string[]> {
+  const moved: string[] = [];
+  // '' sorts before every id: the first batch starts at the chat's first participant.
+  for (let after = ''; ; await batches.between()) {
+    const [batch] = await rows<{ keys: number; last: string | null; moved: string[] }>(
+      db,
+      sql`with c as (
+            select coalesce(last_message_at, updated_at) as activity from chats
+            where id = ${chatId} and activity_pending),
+          keys as (
+            select user_id from participants
+            where chat_id = ${chatId} and user_id > ${after}
+            order by user_id limit ${batches.size}),
+          moved as (
+            update participants p set activity_at = c.activity from c, keys
+            where p.chat_id = ${chatId} and p.user_id = keys.user_id and p.activity_at is distinct from c.activity
+            returning p.user_id)
+          select (select count(*) from keys)::int as keys, (select max(user_id) from keys) as last,
+                 array(select user_id from moved) as moved
+          from c`,
+    );
+    // No row: the flag is cleared (another node's rewrite finished it).
+    if (!batch) return moved;
+    moved.push(...batch.moved);
+    if (batch.keys < batches.size) break;
+    after = batch.last!;
+  }
+  await db.execute(sql`update chats c set activity_pending = false
+    where c.id = ${chatId} and c.activity_pending
+      and not exists (
+        select 1 from participants p
+        where p.chat_id = c.id and p.activity_at is distinct from coalesce(c.last_message_at, c.updated_at))`);
+  return moved;
 }
 
 /** Chats whose activity copies are still to be rewritten (a node died between commit and refresh). */
