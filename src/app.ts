@@ -38,6 +38,7 @@ import { createSocketServer, type SocketServer } from './realtime/server.js';
 import { AppError, errorBody, ErrorCode, isUnavailable } from './shared/errors.js';
 import type { Deps } from './shared/deps.js';
 import { createActivityRefresher } from './messages/activity.js';
+import { ChatMembers } from './messages/members.js';
 import { createObjectDeleter } from './storage/deleter.js';
 import { LocalStorage } from './storage/local.js';
 import { S3Storage } from './storage/s3.js';
@@ -135,6 +136,7 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
     realtime: socket,
     chatLists,
     activity,
+    chatMembers: new ChatMembers(),
     storage,
     pushWorker,
     objectDeleter,

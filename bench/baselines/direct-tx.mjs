@@ -76,12 +76,15 @@ async function postMessage(chatId, userId, text) {
                or (b.blocker_id = c.user_id and b.blocked_id = c.creator_id))) as blocked,
           case when p.id is null then null
                else json_build_object('isAdmin', p.is_admin, 'status', p.status) end as participant,
-          (select coalesce(json_agg(m.user_id), '[]'::json) from participants m where m.chat_id = c.id) as "memberIds"
+          case when c.participants_count <= $3
+               then (select coalesce(json_agg(m.user_id), '[]'::json) from participants m where m.chat_id = c.id)
+          end as "memberIds",
+          c.members_version as "membersVersion"
         from chats c
         left join participants p on p.chat_id = c.id and p.user_id = $1
         where c.id = $2
         for update of c`,
-      [userId, chatId],
+      [userId, chatId, 64],
       { prepare: true },
     );
     if (!access?.participant) throw new Error('not a participant');

@@ -130,6 +130,12 @@ export const chats = pgTable(
      * found through chats_activity_pending_idx by the activity sweeper.
      */
     activityPending: boolean('activity_pending').notNull().default(false),
+    /**
+     * Moves with every statement that adds or removes the chat's participants rows, cascades
+     * included: kept by the database itself (trigger participants_members_*, drizzle/0005). A
+     * large chat's member ids are cached under it (src/messages/members.ts).
+     */
+    membersVersion: integer('members_version').notNull().default(0),
     createdAt: created(),
     updatedAt: updated(),
   },

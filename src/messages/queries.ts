@@ -14,16 +14,22 @@ export interface PostingAccess {
   /** One-to-one: either party has blocked the other. */
   blocked: boolean;
   participant: { isAdmin: boolean; status: 'pending' | 'accepted' | 'rejected' | null } | null;
-  /** Every participant's user id (the sender's too): the message's audience. */
-  memberIds: string[];
+  /**
+   * Every participant's user id (the sender's too): the message's audience. Null for a chat of
+   * more than `inlineMax` participants: members.ts reads them, by `membersVersion`.
+   */
+  memberIds: string[] | null;
+  membersVersion: number;
 }
 
 /**
- * Everything the posting rules need, and the audience, in one round trip, with the chat row
- * locked until the transaction ends: messages of one chat are written one after the other, so
- * their `at` follows commit order and last_message_id always names the newest.
+ * Everything the posting rules need, and the audience of a chat of up to `inlineMax`
+ * participants, in one round trip, with the chat row locked until the transaction ends: messages
+ * of one chat are written one after the other, so their `at` follows commit order and
+ * last_message_id always names the newest. A larger chat's audience comes from ChatMembers
+ * (members.ts) by the version read here.
  */
-export function postingAccess(tx: Db, chatId: string, userId: string): Promise<PostingAccess | undefined> {
+export function postingAccess(tx: Db, chatId: string, userId: string, inlineMax: number): Promise<PostingAccess | undefined> {
   return one<PostingAccess>(
     tx,
     sql`select c.is_group as "isGroup", c.name, c.allow_public_post as "allowPublicPost",
@@ -33,7 +39,10 @@ export function postingAccess(tx: Db, chatId: string, userId: string): Promise<P
                or (b.blocker_id = c.user_id and b.blocked_id = c.creator_id))) as blocked,
           case when p.id is null then null
                else json_build_object('isAdmin', p.is_admin, 'status', p.status) end as participant,
-          (select coalesce(json_agg(m.user_id), '[]'::json) from participants m where m.chat_id = c.id) as "memberIds"
+          case when c.participants_count <= ${inlineMax}
+               then (select coalesce(json_agg(m.user_id), '[]'::json) from participants m where m.chat_id = c.id)
+          end as "memberIds",
+          c.members_version as "membersVersion"
         from chats c
         left join participants p on p.chat_id = c.id and p.user_id = ${userId}
         where c.id = ${chatId}

@@ -45,7 +45,8 @@ export async function postMessage(
   const text = isBlank(input.text) ? null : input.text!;
 
   return transaction(deps, async (tx, effects) => {
-    const access = requireAccess(await q.postingAccess(tx, chatId, viewerId));
+    const inlineMax = deps.config.limits.activityInlineMax;
+    const access = requireAccess(await q.postingAccess(tx, chatId, viewerId, inlineMax));
     const participant = access.participant;
     if (access.blocked) throw new AppError('BLOCKED', 'You cannot send messages in this chat');
     if (!access.allowPublicPost && !participant.isAdmin) {
@@ -57,7 +58,8 @@ export async function postMessage(
     }
 
     // Who is online decides who gets a push; asked of the presence while the message is written.
-    const participantIds = access.memberIds;
+    // A large chat's: from the node's cache, read again only when its membership changed.
+    const participantIds = access.memberIds ?? (await deps.chatMembers.of(tx, chatId, access.membersVersion));
     const others = participantIds.filter((userId) => userId !== viewerId);
     const online = others.length > 0 ? deps.realtime.onlineUsers(others) : Promise.resolve(new Set<string>());
     online.catch(() => {}); // awaited below; a statement failing first must not leave it unhandled
@@ -67,7 +69,7 @@ export async function postMessage(
       tx,
       { id, chatId, userId: viewerId, text },
       participantIds.length,
-      deps.config.limits.activityInlineMax,
+      inlineMax,
     );
     await q.insertMessageFiles(
       tx,

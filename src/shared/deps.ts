@@ -5,6 +5,7 @@ import type { ChatListCache } from '../chats/list-cache.js';
 import type { Config } from '../config.js';
 import type { Database } from '../db/client.js';
 import type { ActivityRefresher } from '../messages/activity.js';
+import type { ChatMembers } from '../messages/members.js';
 import type { PushWorker } from '../push/worker.js';
 import type { Realtime } from '../realtime/port.js';
 import type { ObjectDeleter } from '../storage/deleter.js';
@@ -21,6 +22,8 @@ export interface Deps {
   chatLists: ChatListCache;
   /** Rewrites the participants' chat-list order of large chats after the writes that move it. */
   activity: ActivityRefresher;
+  /** Large chats' member ids, cached under the chat's members_version. */
+  chatMembers: ChatMembers;
   storage: Storage;
   pushWorker: PushWorker;
   objectDeleter: ObjectDeleter;
