@@ -126,7 +126,7 @@ export const chats = pgTable(
      * A message into a chat of more than ACTIVITY_INLINE_MAX participants committed while its
      * participants' activity_at copies still hold the previous activity: they are rewritten right
      * after the commit (src/messages/activity.ts), after the message's socket events went out, and
-     * the flag is cleared in the same statement. A flag left set (the process died in between) is
+     * the flag is cleared once every copy equals the chat's activity. A flag left set (the process died in between) is
      * found through chats_activity_pending_idx by the activity sweeper.
      */
     activityPending: boolean('activity_pending').notNull().default(false),
