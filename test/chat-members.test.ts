@@ -121,10 +121,10 @@ describe('a message into a large chat', () => {
 });
 
 describe('ChatMembers', () => {
-  it('keeps the most recently used chats up to its capacity', async () => {
+  it('keeps the most recently used chats up to its capacity in member ids', async () => {
     const [a, b, c, d] = await users(4);
     const chats = [await groupChat(t, a, [b, c, d]), await groupChat(t, a, [b, c]), await groupChat(t, a, [b])];
-    const members = new ChatMembers(2);
+    const members = new ChatMembers(7); // 4 + 3 ids fit, 4 + 3 + 2 do not
     const db = t.deps.database.db;
     const of = async (i: number) => (await members.of(db, chats[i].id, await version(chats[i].id))).sort();
     expect(await of(0)).toEqual([a.id, b.id, c.id, d.id].sort());
@@ -137,5 +137,13 @@ describe('ChatMembers', () => {
     expect(members.reads).toBe(3);
     await of(1);
     expect(members.reads).toBe(4);
+
+    // A chat larger than the whole capacity is read every time and evicts nothing.
+    const small = new ChatMembers(3);
+    await small.of(db, chats[2].id, await version(chats[2].id));
+    await small.of(db, chats[0].id, await version(chats[0].id));
+    await small.of(db, chats[0].id, await version(chats[0].id));
+    expect(small.reads).toBe(3);
+    expect(small.size).toBe(1);
   });
 });
