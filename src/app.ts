@@ -111,6 +111,7 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
   });
   const objectDeleter = createObjectDeleter(database, storage, log);
 
+  const chatMembers = new ChatMembers();
   const socket = createSocketServer({
     httpServer: app.server,
     tokens,
@@ -121,7 +122,7 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
     adapter: redis ? createSocketAdapter(redis, log) : undefined,
     contactsOf: (userId) => contactsOf(database.db, userId),
     chatLists,
-    chatPeers: (chatId, userId) => chatPeers(database.db, chatId, userId),
+    chatPeers: (chatId, userId) => chatPeers(database.db, chatMembers, chatId, userId),
   });
   if (redis) listsHearRemoteEvents(socket.io.of('/').adapter, chatLists);
 
@@ -136,7 +137,7 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
     realtime: socket,
     chatLists,
     activity,
-    chatMembers: new ChatMembers(),
+    chatMembers,
     storage,
     pushWorker,
     objectDeleter,

@@ -120,6 +120,41 @@ describe('a message into a large chat', () => {
   });
 });
 
+describe('typing in a large chat', () => {
+  it('reaches the members of the moment, from one read per membership version', async () => {
+    const [a, b, c, d, e, stranger] = await users(6);
+    const chat = await groupChat(t, a, [b, c, d]);
+    const [aSocket, cSocket, dSocket, eSocket, strangerSocket] = await Promise.all(
+      [a, c, d, e, stranger].map((u) => t.socket(u)),
+    );
+    // Each relay is awaited at every member's socket before the next step.
+    const relayed = async (from: typeof aSocket, to: (typeof aSocket)[]) => {
+      const got = Promise.all(to.map((socket) => nextEvent(socket, 'typing')));
+      from.emit('typing', { chat: chat.id });
+      return got;
+    };
+    expect(await relayed(aSocket, [cSocket, dSocket])).toEqual([{ chat: chat.id, user: a.id }, { chat: chat.id, user: a.id }]);
+    const reads = t.deps.chatMembers.reads;
+    await relayed(aSocket, [cSocket, dSocket]);
+    expect(t.deps.chatMembers.reads).toBe(reads);
+
+    await add(a, chat.id, e);
+    await remove(a, chat.id, d);
+    const toD = record(dSocket, 'typing');
+    const toStranger = record(strangerSocket, 'typing');
+    expect(await relayed(aSocket, [cSocket, eSocket])).toEqual([{ chat: chat.id, user: a.id }, { chat: chat.id, user: a.id }]);
+    expect(t.deps.chatMembers.reads).toBe(reads + 1);
+    // Neither the removed member's nor a stranger's typing reaches the chat.
+    const toA = record(aSocket, 'typing');
+    dSocket.emit('typing', { chat: chat.id });
+    strangerSocket.emit('typing', { chat: chat.id });
+    await settle();
+    expect(toD).toEqual([]);
+    expect(toStranger).toEqual([]);
+    expect(toA).toEqual([]);
+  });
+});
+
 describe('ChatMembers', () => {
   it('keeps the most recently used chats up to its capacity in member ids', async () => {
     const [a, b, c, d] = await users(4);

@@ -30,8 +30,7 @@ export class ChatMembers {
   async of(tx: Db, chatId: string, version: number): Promise<string[]> {
     const cached = this.chats.get(chatId);
     if (cached && cached.version === version) {
-      this.chats.delete(chatId); // most recently used last
-      this.chats.set(chatId, cached);
+      this.keep(chatId, version, cached.ids); // most recently used last
       return cached.ids;
     }
     this.reads++;
@@ -39,13 +38,41 @@ export class ChatMembers {
       tx,
       sql`select coalesce(json_agg(user_id), '[]'::json) as ids from participants where chat_id = ${chatId}`,
     );
-    this.forget(chatId);
-    if (row.ids.length <= this.capacity) {
-      this.chats.set(chatId, { version, ids: row.ids });
-      this.ids += row.ids.length;
-      while (this.ids > this.capacity) this.forget(this.chats.keys().next().value!);
-    }
+    this.keep(chatId, version, row.ids);
     return row.ids;
+  }
+
+  /**
+   * The chat's member ids now, with no lock held (the typing relay), or null when there is no such
+   * chat: its version, and its ids when the cached ones are not of that version, in one statement,
+   * so both come from one snapshot.
+   */
+  async current(db: Db, chatId: string): Promise<string[] | null> {
+    const cached = this.chats.get(chatId);
+    const [row] = await rows<{ version: number; ids: string[] | null }>(
+      db,
+      sql`select c.members_version as version,
+            case when c.members_version = ${cached?.version ?? -1} then null
+                 else (select coalesce(json_agg(p.user_id), '[]'::json) from participants p where p.chat_id = c.id)
+            end as ids
+          from chats c where c.id = ${chatId}`,
+    );
+    if (!row) return null;
+    if (row.ids === null) {
+      this.keep(chatId, cached!.version, cached!.ids); // most recently used last
+      return cached!.ids;
+    }
+    this.reads++;
+    this.keep(chatId, row.version, row.ids);
+    return row.ids;
+  }
+
+  private keep(chatId: string, version: number, ids: string[]): void {
+    this.forget(chatId);
+    if (ids.length > this.capacity) return;
+    this.chats.set(chatId, { version, ids });
+    this.ids += ids.length;
+    while (this.ids > this.capacity) this.forget(this.chats.keys().next().value!);
   }
 
   private forget(chatId: string): void {

@@ -1,4 +1,5 @@
 import { rows, sql, type Db } from '../db/client.js';
+import type { ChatMembers } from '../messages/members.js';
 
 /** Users who share at least one chat with this user (they see its presence). */
 export async function contactsOf(db: Db, userId: string): Promise<string[]> {
@@ -11,13 +12,13 @@ export async function contactsOf(db: Db, userId: string): Promise<string[]> {
   return result.map((r) => r.user_id);
 }
 
-/** The other participants of a chat, or null when the user is not one of them. */
-export async function chatPeers(db: Db, chatId: string, userId: string): Promise<string[] | null> {
-  const result = await rows<{ user_id: string }>(
-    db,
-    sql`select user_id from participants where chat_id = ${chatId}
-        and exists (select 1 from participants where chat_id = ${chatId} and user_id = ${userId})`,
-  );
-  if (result.length === 0) return null;
-  return result.map((r) => r.user_id).filter((id) => id !== userId);
+/**
+ * The other participants of a chat, or null when the user is not one of them. From the node's
+ * member cache (src/messages/members.ts): a typing event in a group of 1,000 would otherwise read
+ * its 1,000 participants rows every time.
+ */
+export async function chatPeers(db: Db, members: ChatMembers, chatId: string, userId: string): Promise<string[] | null> {
+  const ids = await members.current(db, chatId);
+  if (!ids || !ids.includes(userId)) return null;
+  return ids.filter((id) => id !== userId);
 }
