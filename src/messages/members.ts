@@ -4,6 +4,7 @@
 // since the rows' pages are rarely all-visible (their activity copies are rewritten every second
 // the chat is busy), and a 27 kB answer to parse (bench P4).
 import { rows, sql, type Db } from '../db/client.js';
+import { participantUserIds } from './queries.js';
 
 /**
  * How many member ids a node keeps, all chats together (the least recently used chats go first):
@@ -34,12 +35,9 @@ export class ChatMembers {
       return cached.ids;
     }
     this.reads++;
-    const [row] = await rows<{ ids: string[] }>(
-      tx,
-      sql`select coalesce(json_agg(user_id), '[]'::json) as ids from participants where chat_id = ${chatId}`,
-    );
-    this.keep(chatId, version, row.ids);
-    return row.ids;
+    const ids = await participantUserIds(tx, chatId);
+    this.keep(chatId, version, ids);
+    return ids;
   }
 
   /**

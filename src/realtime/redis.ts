@@ -1,6 +1,7 @@
 // Redis for scale-out (REDIS_URL): one command connection per node, shared by presence, rate-limit
 // counters and the Socket.IO streams adapter (which opens its own reader and subscriber copies).
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Redis } from 'ioredis';
@@ -127,8 +128,7 @@ function handledCommands(redis: Redis, log: FastifyBaseLogger): Redis {
  */
 export const STREAM_READ_PAUSE_MS = 5;
 
-const afterPause = (call: () => unknown): Promise<unknown> =>
-  new Promise((resolve) => setTimeout(resolve, STREAM_READ_PAUSE_MS)).then(call);
+const afterPause = (call: () => unknown): Promise<unknown> => sleep(STREAM_READ_PAUSE_MS).then(call);
 
 /**
  * `redis` for a library that gets the client and calls its methods itself: every method call goes
