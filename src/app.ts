@@ -9,9 +9,16 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { PGlite } from '@electric-sql/pglite';
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifySchemaCompiler,
+  type FastifySchemaValidationError,
+} from 'fastify';
 import { authenticate } from './auth/hook.js';
 import { createTokenService } from './auth/tokens.js';
 import { ChatListCache } from './chats/list-cache.js';
@@ -235,13 +242,44 @@ function setValidation(app: App) {
   const bodyAjv = addFormats.default(new Ajv({ ...common, coerceTypes: false }));
   const textAjv = addFormats.default(new Ajv({ ...common, coerceTypes: 'array' }));
   app.setValidatorCompiler(({ schema, httpPart }) =>
-    httpPart === 'body' ? bodyAjv.compile(schema) : textAjv.compile(schema),
+    refusingNul(httpPart === 'body' ? bodyAjv.compile(schema) : textAjv.compile(schema)),
   );
   // A request sent without any body is validated as `{}`: a body of optional fields only, such as
   // {socket?} (rulings.md 7), may be left out, and a missing required field is named as usual.
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined && request.routeOptions.schema?.body) request.body = {};
   });
+}
+
+/**
+ * PostgreSQL text (and jsonb) cannot hold U+0000: a string carrying it anywhere in a request's
+ * body, query or path, keys included, is bad input, a 400 naming the field (rulings.md 4), rather
+ * than a statement that fails with a 500. Checked once the schema has passed.
+ */
+function refusingNul(validate: ValidateFunction): ReturnType<FastifySchemaCompiler<unknown>> {
+  const check: ReturnType<FastifySchemaCompiler<unknown>> & { schemaEnv?: unknown } = (data: unknown, context?: Parameters<ValidateFunction>[1]) => {
+    if (!validate(data, context)) {
+      check.errors = validate.errors as FastifySchemaValidationError[];
+      return false;
+    }
+    const at = nulAt(data, '');
+    check.errors = at === null ? null : [{ keyword: 'nul', instancePath: at, schemaPath: '#', params: {}, message: 'must not contain the NUL character (U+0000)' }];
+    return at === null;
+  };
+  // Fastify hands an Ajv function its parent data (so that it may coerce a root value) by this mark.
+  check.schemaEnv = validate.schemaEnv;
+  return check;
+}
+
+/** The JSON pointer of the first string or key holding U+0000 in `value`, or null. */
+function nulAt(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return value.includes('\0') ? path : null;
+  if (typeof value !== 'object' || value === null) return null;
+  for (const [key, item] of Object.entries(value)) {
+    const at = key.includes('\0') ? `${path}/${key}` : nulAt(item, `${path}/${key}`);
+    if (at !== null) return at;
+  }
+  return null;
 }
 
 function fieldOf(error: FastifyError): string {

@@ -200,7 +200,8 @@ export async function listFiles(
 
 export interface UploadPart {
   fieldName: string;
-  fileName: string;
+  /** As the client sent it: a part may come without one. */
+  fileName: string | undefined;
   /** The multipart file stream; `truncated` is set when it went over the size limit. */
   stream: Readable & { truncated?: boolean };
 }
@@ -245,7 +246,8 @@ export async function upload(
     headSize += next.value.length;
   }
   const head = Buffer.concat(headChunks);
-  const fileName = (part.fileName.split(/[\\/]/).pop() ?? '').trim().slice(-255) || 'file';
+  // Control characters (NUL among them) are left out of the name.
+  const fileName = ((part.fileName ?? '').split(/[\\/]/).pop() ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(-255) || 'file';
   if (head.length === 0) throw new AppError('VALIDATION_FAILED', 'file is empty', { field: 'file' });
   const sniffed = sniff(head, fileName);
   if (!sniffed) {

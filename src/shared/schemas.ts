@@ -10,10 +10,13 @@ export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Ty
 
 export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 
-/** rulings.md 5: page ≥ 1, 1 ≤ limit ≤ 100. */
+/**
+ * rulings.md 5: page ≥ 1, 1 ≤ limit ≤ 100. A page past the last is an empty one; the bound is only
+ * where a number stops being exact (its offset then still fits PostgreSQL's bigint OFFSET).
+ */
 export const paginationQuery = (defaultLimit = 10) => ({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: defaultLimit }),
-  page: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
+  page: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, default: 1 }),
 });
 
 /** rulings.md 6: query booleans arrive as the strings true/false. */

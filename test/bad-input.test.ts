@@ -1,0 +1,112 @@
+// rulings.md 4: bad input is a 400 naming the field, "a 500 is always a bug"; rulings.md 5: every
+// page ≥ 1 is a page. Inputs found by a black-box audit that used to reach PostgreSQL or the
+// upload path unchecked.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from '../src/db/client.js';
+import { startApp, unique, type TestApp, type TestUser } from './helpers/app.js';
+import { dbRows, group, image, multipart as chatForm } from './chats-fixtures.js';
+import { api, multipart, png } from './helpers/messages-fixtures.js';
+
+let t: TestApp;
+let a: TestUser;
+let chatId: string;
+beforeAll(async () => {
+  t = await startApp();
+  a = await t.user();
+  chatId = (await group(t, a, [await t.user()]))._id;
+});
+afterAll(() => t?.close());
+
+const NUL = '\u0000';
+
+function expectField(res: { statusCode: number; body: string; json(): any }, field: string) {
+  expect(res.statusCode, res.body).toBe(400);
+  expect(res.json()).toMatchObject({ statusCode: 400, code: 'VALIDATION_FAILED', field });
+}
+
+describe('the NUL character (PostgreSQL text cannot hold it)', () => {
+  it.each([
+    ['/chats?search=abc%00', 'search'],
+    ['/chats/explore/communities?search=abc%00', 'search'],
+    ['/chats/explore/communities?search=abc&category=%00', 'category'],
+    ['/chats/:chat/files?tag=%00', 'tag'],
+  ])('in a query: GET %s is a 400 naming %s', async (url, field) => {
+    expectField(await api(t, a, 'GET', url.replace(':chat', chatId)), field);
+  });
+
+  it('in a JSON body, at any depth, is a 400 naming the field; nothing is written', async () => {
+    const username = unique('nul');
+    expectField(await api(t, null, 'POST', '/auth/register', { name: `a${NUL}b`, username, password: 'password123' }), 'name');
+    expectField(await api(t, null, 'POST', '/auth/login', { username: `a${NUL}b`, password: 'password123' }), 'username');
+    const messages = `/chats/${chatId}/messages`;
+    expectField(await api(t, a, 'POST', messages, { text: `hi${NUL}` }), 'text');
+    expectField(await api(t, a, 'POST', messages, { files: [{ url: 'https://x.example/a.jpg', meta: { note: NUL } }] }), 'files.0.meta.note');
+    expectField(await api(t, a, 'POST', messages, { files: [{ url: 'https://x.example/a.jpg', tag: NUL }] }), 'files.0.tag');
+    expectField(await api(t, a, 'POST', '/devices', { token: `tok${NUL}en`, platform: 'ios' }), 'token');
+
+    const [users] = await dbRows<{ n: number }>(t, sql`select count(*)::int as n from users where username = ${username}`);
+    expect(users.n).toBe(0);
+    const [written] = await dbRows<{ n: number }>(t, sql`select count(*)::int as n from messages where chat_id = ${chatId}`);
+    expect(written.n).toBe(0);
+  });
+
+  it('in a path parameter is a 400 naming it', async () => {
+    expectField(await api(t, a, 'DELETE', '/devices/tok%00en'), 'token');
+  });
+
+  it('in a PUT /chats/:id form field is a 400 naming it, and the chat keeps its name', async () => {
+    const form = chatForm({ name: `New${NUL}name` });
+    const res = await t.app.inject({ method: 'PUT', url: `/chats/${chatId}`, headers: { ...a.auth, ...form.headers }, payload: form.payload });
+    expectField(res, 'name');
+    const chat = (await api(t, a, 'GET', `/chats/${chatId}`)).json().chat;
+    expect(chat.name).not.toContain(NUL);
+  });
+});
+
+describe('pages far past the end (rulings.md 5: page ≥ 1)', () => {
+  it.each(['/chats', '/chats/explore/communities?search=nothing-matches-this', '/chats/:chat/files'])(
+    'GET %s answers an empty page with the count for page 1,000,001 and 2^53 - 1',
+    async (url) => {
+      const base = url.replace(':chat', chatId);
+      const joiner = base.includes('?') ? '&' : '?';
+      const first = (await api(t, a, 'GET', base)).json();
+      for (const page of [1_000_001, Number.MAX_SAFE_INTEGER]) {
+        const res = await api(t, a, 'GET', `${base}${joiner}page=${page}`);
+        expect(res.statusCode, res.body).toBe(200);
+        const body = res.json();
+        const list = body.chats ?? body.files;
+        expect(list).toEqual([]);
+        expect(body.count).toBe(first.count);
+      }
+    },
+  );
+
+  it('answers 400 for a page no longer exact as a number', async () => {
+    expectField(await api(t, a, 'GET', `/chats?page=${2 ** 53}`), 'page');
+  });
+});
+
+describe('multipart parts', () => {
+  it('an upload whose part has no file name is stored as "file" with the extension of its content', async () => {
+    const body = multipart([{ name: 'file', contentType: 'application/octet-stream', content: await png() }]);
+    const res = await t.app.inject({ method: 'POST', url: `/chats/${chatId}/uploads`, headers: { ...a.auth, ...body.headers }, payload: body.payload });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json().file.meta).toMatchObject({ mediaType: 'image', fileName: 'file' });
+    expect(res.json().file.url).toMatch(/-file\.png$/);
+  });
+
+  it('an upload file name loses its control characters', async () => {
+    const body = multipart([{ name: 'file', filename: `sl${NUL}ide\u0007s.png`, contentType: 'image/png', content: await png() }]);
+    const res = await t.app.inject({ method: 'POST', url: `/chats/${chatId}/uploads`, headers: { ...a.auth, ...body.headers }, payload: body.payload });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json().file.meta.fileName).toBe('slides.png');
+  });
+
+  it('PUT /chats/:id with two photo parts is a 400 naming photo, not a 413', async () => {
+    const photo = await image('png');
+    const parts = [1, 2].map((i) => ({ name: 'photo', filename: `p${i}.png`, contentType: 'image/png', content: photo }));
+    const form = multipart(parts);
+    const res = await t.app.inject({ method: 'PUT', url: `/chats/${chatId}`, headers: { ...a.auth, ...form.headers }, payload: form.payload });
+    expectField(res, 'photo');
+  });
+});
