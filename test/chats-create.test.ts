@@ -12,6 +12,7 @@ import {
   oneToOne,
   socketIdOf,
   STUDY_TAGS,
+  userWithPhoto,
 } from './chats-fixtures.js';
 
 let t: TestApp;
@@ -32,12 +33,14 @@ describe('POST /chats one-to-one', () => {
     const { chat } = res.json();
     expect(Object.keys(res.json())).toEqual(['chat']);
     expect(Object.keys(chat).sort()).toEqual(
-      ['_id', 'allowPublicPost', 'createdAt', 'creator', 'isGroup', 'participants', 'restricted', 'tags', 'updatedAt', 'user'].sort(),
+      ['_id', 'allowPublicPost', 'createdAt', 'creator', 'isGroup', 'name', 'participants', 'restricted', 'tags', 'updatedAt', 'user'].sort(),
     );
     expect(chat).toMatchObject({
       _id: expect.stringMatching(OBJECT_ID),
       creator: a.id,
       user: b.id,
+      // rulings.md 9: seen by the creator, the other party's name (and photo: none here).
+      name: b.name,
       isGroup: false,
       allowPublicPost: true,
       restricted: false,
@@ -101,7 +104,8 @@ describe('POST /chats one-to-one', () => {
     ]) {
       const res = await createChat(t, viewer, { user: other.id });
       expect(res.statusCode).toBe(200);
-      expect(res.json().chat).toEqual(chat);
+      // The same chat, as each side sees it (rulings.md 9).
+      expect(res.json().chat).toEqual({ ...chat, name: other.name });
     }
     await settle(200);
     expect(seenA).toHaveLength(0);
@@ -138,7 +142,7 @@ describe('POST /chats one-to-one', () => {
 
   it('sends chat-created to the other user and to the creator’s other sockets, never to the requesting socket', async () => {
     const a = await t.user();
-    const b = await t.user();
+    const b = await userWithPhoto(t);
     await withDevices(t, a, b);
     await follow(t, a, b);
     const requesting = await t.socket(a);
@@ -150,8 +154,11 @@ describe('POST /chats one-to-one', () => {
     const res = await createChat(t, a, { user: b.id, socket: socketIdOf(requesting) });
     expect(res.statusCode).toBe(201);
     const { chat } = res.json();
+    // rulings.md 9: each side sees the other's name and photo; a has no photo.
+    expect(chat).toMatchObject({ name: b.name, photo: b.photo });
     expect(await onOther).toEqual({ chat });
-    expect(await onB).toEqual({ chat });
+    const { photo: _bPhoto, ...seenByB } = chat;
+    expect(await onB).toEqual({ chat: { ...seenByB, name: a.name } });
     await settle(200);
     expect(seenByRequesting).toHaveLength(0);
     // No push for one-to-one chats (rulings.md 22).

@@ -146,7 +146,9 @@ describe.skipIf(process.env.TEST_DB !== 'postgres')('two nodes on one PostgreSQL
     const res = await b.request('DELETE', `/chats/${chatId}/participants/${carol.id}`, alice);
     expect(res.status).toBe(200);
     const payloads = await removedAll.got;
-    for (const payload of payloads) expect(payload).toEqual({ chat: chatId, participant: expect.stringMatching(OBJECT_ID) });
+    for (const payload of payloads) {
+      expect(payload).toEqual({ chat: chatId, participant: expect.objectContaining({ _id: expect.stringMatching(OBJECT_ID), user: carol.id }) });
+    }
     expect((await access.got)[0]).toEqual({ chat: chatId });
     await access.nothingElse();
   });

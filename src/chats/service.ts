@@ -118,7 +118,8 @@ async function createOneToOne(deps: Deps, viewerId: string, input: CreateChatInp
   if (userId === viewerId) {
     throw new AppError('VALIDATION_FAILED', 'You cannot start a chat with yourself', { field: 'user' });
   }
-  if (!(await users.findUser(db, userId))) throw new AppError('USER_NOT_FOUND', 'No such user');
+  const other = await users.findUser(db, userId);
+  if (!other) throw new AppError('USER_NOT_FOUND', 'No such user');
   if (await users.isBlockedEitherWay(db, viewerId, userId)) {
     throw new AppError('BLOCKED', 'You cannot chat with this user');
   }
@@ -137,7 +138,7 @@ async function createOneToOne(deps: Deps, viewerId: string, input: CreateChatInp
   }
 
   const existing = await q.findChatIdByPair(db, q.pairKeyOf(viewerId, userId));
-  if (existing) return { chat: (await chatDocument(db, existing))!, created: false };
+  if (existing) return { chat: seenWith((await chatDocument(db, existing))!, other), created: false };
 
   if (!input.meetMe && !(await users.reachableUserIds(db, viewerId, [userId])).has(userId)) {
     throw new AppError('NOT_FOLLOWED', 'You can only chat with users you follow or are connected with', {
@@ -160,11 +161,21 @@ async function createOneToOne(deps: Deps, viewerId: string, input: CreateChatInp
     // A concurrent request created the pair's chat first: answer it like an existing one, no events.
     if (result.created) {
       // rulings.md 22: chat-created to every participant, the requesting socket excepted; no
-      // push for one-to-one chats.
-      effects.emit([viewerId, userId], 'chat-created', { chat }, input.socket);
+      // push for one-to-one chats. Each side sees the other's name and photo.
+      const viewer = (await users.findUser(tx, viewerId))!;
+      effects.emit([viewerId], 'chat-created', { chat: seenWith(chat, other) }, input.socket);
+      effects.emit([userId], 'chat-created', { chat: seenWith(chat, viewer) });
     }
-    return { chat, created: result.created };
+    return { chat: seenWith(chat, other), created: result.created };
   });
+}
+
+/**
+ * rulings.md 9: a one-to-one chat seen by one party has the other party's name and photo, in the
+ * POST /chats answer and chat-created as in GET /chats.
+ */
+function seenWith(chat: ChatDocument, other: users.UserRow): ChatDocument {
+  return { ...chat, name: other.name, ...(other.photo ? { photo: other.photo } : {}) };
 }
 
 /** A new group chat's checked input (rulings.md 21): POST /chats and POST /events (src/events/). */

@@ -174,7 +174,10 @@ export async function remove(deps: Deps, viewerId: string, chatId: string, parti
     await q.recordRemoval(tx, target.userId, chatId);
 
     const remaining = await q.participantUserIds(tx, chatId);
-    effects.emit([...remaining, target.userId], 'chat-participant-removed', { chat: chatId, participant: target.id }, socket);
+    // supporting-api.md: {chat: id, participant}: the participant as it was, in the shape the admin
+    // events carry it (the table marks bare ids with `: id`).
+    const participant = q.toParticipant(target);
+    effects.emit([...remaining, target.userId], 'chat-participant-removed', { chat: chatId, participant }, socket);
     if (!leaving) {
       // chats-api.txt: "If done by other admin, FCM Push notify this participant".
       effects.emit([target.userId], 'chat-access-removed', { chat: chatId }, socket);
