@@ -244,12 +244,16 @@ describe('event participants: pending on join, approved by an admin', () => {
     expect(cancelled.json().code).toBe('EVENT_NOT_ACTIVE');
 
     const past = await createEvent(creator, [], { startsAt: hours(-5), endsAt: hours(-1) });
-    expect(past.event.status).toBe('active');
+    // supporting-api.md: not active once endsAt has passed, and its status says so.
+    expect(past.event.status).toBe('ended');
     expect((await api(t, joiner, 'POST', `/chats/${past.chat._id}/participants`)).statusCode).toBe(201);
     const over = await setStatus(creator, past.chat._id, joiner.id, { status: 'accepted' });
     expect(over.statusCode).toBe(403);
     expect(over.json().code).toBe('EVENT_NOT_ACTIVE');
     expect((await participantOf(past.chat._id, joiner.id)).status).toBe('pending');
+    // An ended event may still be cancelled, and then shows it.
+    const cancelledPast = await api(t, creator, 'POST', `/events/${past.event._id}/cancel`);
+    expect(cancelledPast.json().event.status).toBe('cancelled');
   });
 
   it('answers 403 NOT_AN_ADMIN / NOT_A_PARTICIPANT, 400 NOT_AN_EVENT_CHAT / NOT_A_GROUP, 404s and 400s', async () => {

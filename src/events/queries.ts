@@ -3,8 +3,11 @@ import { one, sql, type Db } from '../db/client.js';
 import type { ParticipantRow } from '../participants/queries.js';
 import type { Event } from './view.js';
 
+// `status` as a client reads it (supporting-api.md: active = not cancelled and endsAt in the
+// future): an event past its end shows `ended`; the stored status is only active or cancelled.
 const eventJson = sql`jsonb_build_object('_id', e.id, 'chat', e.chat_id, 'name', e.name,
-  'startsAt', iso(e.starts_at), 'endsAt', iso(e.ends_at), 'status', e.status, 'creator', e.creator_id,
+  'startsAt', iso(e.starts_at), 'endsAt', iso(e.ends_at),
+  'status', case when e.status = 'active' and e.ends_at <= now() then 'ended' else e.status end, 'creator', e.creator_id,
   'createdAt', iso(e.created_at), 'updatedAt', iso(e.updated_at))`;
 
 export interface EventRow {

@@ -31,7 +31,8 @@ export interface CreateEventInput {
  * POST /events: the event and its group chat in one transaction. The chat follows POST /chats'
  * rules for a group (rulings.md 21: category configured, participants reachable, the creator an
  * admin; Courses never restricted) except that participants may be left out. An event may be
- * created with dates in the past: it is simply not active (its participants cannot be approved).
+ * created with dates in the past: it is simply not active (its participants cannot be approved)
+ * and shows status `ended`.
  */
 export async function createEvent(
   deps: Deps,

@@ -8,7 +8,8 @@ export const Event = Type.Object({
   name: Type.String(),
   startsAt: DateTime,
   endsAt: DateTime,
-  status: Type.Union([Type.Literal('active'), Type.Literal('cancelled')]),
+  /** `ended` once endsAt has passed (not stored: src/events/queries.ts). */
+  status: Type.Union([Type.Literal('active'), Type.Literal('cancelled'), Type.Literal('ended')]),
   creator: Id,
   createdAt: DateTime,
   updatedAt: DateTime,
