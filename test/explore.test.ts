@@ -20,6 +20,8 @@ const db = () => t.deps.database.db;
 const CHAT_KEYS = [
   '_id', 'creator', 'isGroup', 'name', 'allowPublicPost', 'tags', 'participants', 'event', 'photo', 'createdAt',
   'updatedAt', 'restricted', 'reelsCount', 'request', 'reels', 'isJoined', 'areYouAdmin', 'participantsCount',
+  // Not in the example, asked for by the route's description ("populate reels and unread messages count").
+  'unread',
 ];
 
 function explore(app: TestApp, user: TestUser, query: Record<string, string | number>) {
@@ -275,6 +277,7 @@ describe('GET /chats/explore/communities: the chat and its reels (rulings.md 18)
       reelsCount: 1,
       request: { _id: asked.json().request._id, user: viewer.id, chat: chat._id, status: 'pending', createdAt: expect.stringMatching(ISO_DATE) },
       reels: [reel],
+      unread: 0,
       isJoined: false,
       areYouAdmin: false,
       participantsCount: 1,
@@ -312,6 +315,27 @@ describe('GET /chats/explore/communities: the chat and its reels (rulings.md 18)
     const decided = await api(t, amy, 'POST', `/chats/${chat._id}/requests/${asked.json().request._id}/status`, { status: 'rejected' });
     expect(decided.statusCode).toBe(200);
     expect((await exploreOk(t, viewer, { search: token })).chats[0]).not.toHaveProperty('request');
+  });
+
+  it('shows the viewer’s unread count (rulings.md 12) in the chats they joined, 0 in the others', async () => {
+    const token = unique('unread');
+    const creator = await t.user();
+    const member = await t.user();
+    const outsider = await t.user();
+    const chatId = await community(creator, [member], `${token} Chat`);
+    // The member's own message first: posting also reads the chat up to it.
+    await postMessage(t, member, chatId, 'own');
+    await postMessage(t, creator, chatId, 'one');
+    await postMessage(t, creator, chatId, 'two');
+    const deleted = await postMessage(t, creator, chatId, 'deleted');
+    expect((await api(t, creator, 'DELETE', `/chats/${chatId}/messages/${deleted._id}`)).statusCode).toBe(200);
+
+    const unreadOf = async (user: TestUser) => (await exploreOk(t, user, { search: token })).chats[0].unread;
+    // Two live messages of others after the member's lastReadAt; theirs and the deleted one do not count.
+    expect(await unreadOf(member)).toBe(2);
+    expect(await unreadOf(outsider)).toBe(0);
+    expect((await api(t, member, 'POST', `/chats/${chatId}/read`)).statusCode).toBe(200);
+    expect(await unreadOf(member)).toBe(0);
   });
 
   it('shows the newest reelsLimit reels with the viewer’s reactions, anonymous ones without user, blocked authors left out', async () => {

@@ -128,12 +128,22 @@ export interface ChatForViewerRow {
 }
 
 /**
+ * rulings.md 12: the viewer's unread messages in chats row `c`, from their participant row `vp`
+ * (0 without one): live messages after its lastReadAt not sent by the viewer, read from the
+ * partial index messages_chat_at_live_idx and capped at `unreadCap` (DESIGN.md "Data that must
+ * stay fast"): a LIMITed subquery never counts more rows than the cap. A bigint.
+ */
+export const unreadCount = (viewerId: string | SQL, unreadCap: number | SQL): SQL =>
+  sql`(select count(*) from (
+        select 1 from messages m
+        where m.chat_id = c.id and m.deleted_at is null and m.at > vp.last_read_at and m.user_id <> ${viewerId}
+        limit ${unreadCap}) unread)`;
+
+/**
  * Chats row `c` as the viewer sees it, as JSON text (parse it with JSON.parse); `vp` is the
  * viewer's participant row (id, is_admin, last_read_at), null when the viewer is not a participant.
  * - rulings.md 9: a one-to-one chat's name and photo are the other party's.
- * - rulings.md 12: unread counts live messages after the viewer's lastReadAt not sent by them,
- *   read from the partial index messages_chat_at_live_idx and capped at `unreadCap` (DESIGN.md
- *   "Data that must stay fast"): a LIMITed subquery never counts more rows than the cap.
+ * - rulings.md 12: unread, as unreadCount.
  * - lastMessage is chats.last_message_id (kept by the messages writes), never a scan of messages.
  * Keys come in the order the former jsonb answer had (jsonb sorts keys: shorter first, then
  * bytewise), so the parsed objects, and the answers serialized from them, are unchanged.
@@ -147,13 +157,7 @@ const chatForViewerJson = compiledSql<[viewerId: string, unreadCap: number]>(2, 
     ['event', sql`to_json(c.event_id)::text`],
     ['photo', sql`to_json(case when c.is_group then c.photo else other.photo end)::text`],
     ['meetMe', sql`to_json(c.meet_me_id)::text`],
-    [
-      'unread',
-      sql`(select count(*)::text from (
-        select 1 from messages m
-        where m.chat_id = c.id and m.deleted_at is null and m.at > vp.last_read_at and m.user_id <> ${viewerId}
-        limit ${unreadCap}) unread)`,
-    ],
+    ['unread', sql`${unreadCount(viewerId, unreadCap)}::text`],
     ['creator', sql`(select ${userBriefText('u')} from users u where u.id = c.creator_id)`],
     ['isGroup', sql`c.is_group::text`],
     ['category', sql`to_json(c.category)::text`],

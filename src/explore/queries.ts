@@ -3,6 +3,7 @@
 import { one, sql, type Db } from '../db/client.js';
 import type { SQL } from 'drizzle-orm';
 import type { ParticipantDocument } from '../chats/view.js';
+import { unreadCount } from '../chats/queries.js';
 import { reelJson } from '../reels/queries.js';
 import type { Reel } from '../reels/view.js';
 import type { UserBrief } from '../shared/schemas.js';
@@ -48,6 +49,7 @@ export interface CommunityRow {
   reelsCount: number;
   request?: JoinRequestJson;
   reels: Reel[];
+  unread: number;
   isJoined: boolean;
   areYouAdmin: boolean;
   participantsCount: number;
@@ -80,9 +82,10 @@ function activityTerm(weight: number, count: SQL): SQL | null {
  * - the answer: the total count of matches (rulings.md 5) and the page's chats as JSON, each with
  *   its newest `reelsLimit` reels (a LIMITed index scan per chat of the page, in this same
  *   statement), reelsCount, the viewer's pending join request (join_requests_pending_key),
- *   isJoined and areYouAdmin from the viewer's participant row.
+ *   isJoined, areYouAdmin and unread (chats-api.txt: "populate reels and unread messages count";
+ *   0 in a chat the viewer has not joined) from the viewer's participant row.
  */
-export function exploreQuery(viewerId: string, filter: ExploreFilter, trending: Trending): SQL {
+export function exploreQuery(viewerId: string, filter: ExploreFilter, trending: Trending, unreadCap: number): SQL {
   const conditions: SQL[] = [
     sql`c.is_group`,
     sql`c.name ilike ${containsPattern(filter.search)}`,
@@ -158,7 +161,7 @@ export function exploreQuery(viewerId: string, filter: ExploreFilter, trending: 
             'isJoined', vp.id is not null,
             'areYouAdmin', coalesce(vp.is_admin, false),
             'participantsCount', c.participants_count))
-          || jsonb_build_object('reels', ${reels})
+          || jsonb_build_object('reels', ${reels}, 'unread', ${unreadCount(viewerId, unreadCap)})
           order by pg.activity desc, pg.participants_count desc, pg.updated_at desc, pg.id desc)
         from page pg
         join chats c on c.id = pg.id
@@ -170,7 +173,8 @@ export async function explore(
   viewerId: string,
   filter: ExploreFilter,
   trending: Trending,
+  unreadCap: number,
 ): Promise<{ chats: CommunityRow[]; count: number }> {
-  const row = await one<{ count: number; chats: CommunityRow[] }>(db, exploreQuery(viewerId, filter, trending));
+  const row = await one<{ count: number; chats: CommunityRow[] }>(db, exploreQuery(viewerId, filter, trending, unreadCap));
   return { chats: row!.chats, count: row!.count };
 }

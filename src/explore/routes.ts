@@ -17,7 +17,10 @@ const JoinRequest = Type.Object({
   createdAt: DateTime,
 });
 
-/** A chat of the explore answer, with exactly the keys of the spec example (optional ones omitted when unset). */
+/**
+ * A chat of the explore answer: the keys of the spec example (optional ones omitted when unset), and
+ * `unread`, which the route's description asks for ("populate reels and unread messages count").
+ */
 const Community = Type.Object({
   _id: Id,
   creator: UserBrief,
@@ -35,6 +38,8 @@ const Community = Type.Object({
   reelsCount: Type.Integer(),
   request: Type.Optional(JoinRequest),
   reels: Type.Array(Reel),
+  /** rulings.md 12, the viewer's; 0 in a chat they have not joined. */
+  unread: Type.Integer(),
   isJoined: Type.Boolean(),
   areYouAdmin: Type.Boolean(),
   participantsCount: Type.Integer(),

@@ -24,5 +24,5 @@ export async function exploreCommunities(
   if ([...search].length < SEARCH_MIN) {
     throw new AppError('VALIDATION_FAILED', `search must be at least ${SEARCH_MIN} characters`, { field: 'search' });
   }
-  return q.explore(deps.database.db, viewerId, { ...input, search }, deps.config.trending);
+  return q.explore(deps.database.db, viewerId, { ...input, search }, deps.config.trending, deps.config.limits.unreadCap);
 }
