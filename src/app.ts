@@ -41,7 +41,7 @@ import {
 } from './realtime/redis.js';
 import { registerRateLimit } from './ratelimit/plugin.js';
 import type { Presence } from './realtime/port.js';
-import { createSocketServer, type SocketServer } from './realtime/server.js';
+import { createSocketServer, viewerSocketRoom, type SocketServer } from './realtime/server.js';
 import { AppError, errorBody, ErrorCode, isUnavailable } from './shared/errors.js';
 import type { Deps } from './shared/deps.js';
 import { createActivityRefresher } from './messages/activity.js';
@@ -184,6 +184,7 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
 
   await app.register(async (scope) => {
     scope.addHook('onRequest', authenticate(tokens));
+    scope.addHook('preHandler', ownSocketOnly);
     await registerRoutes(scope as App, deps);
   });
   await registerPublicRoutes(app, deps);
@@ -249,6 +250,19 @@ function setValidation(app: App) {
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined && request.routeOptions.schema?.body) request.body = {};
   });
+}
+
+/**
+ * rulings.md 7: `socket` names the viewer's own socket. Once validated, the body's value becomes
+ * the room only that socket of the viewer is in (viewerSocketRoom), which the services hand on as
+ * the events' exceptSocket: the id of somebody else's socket keeps nobody from an event.
+ * (PUT /chats/:id takes it from its form: src/chats/service.ts updateChat.)
+ */
+async function ownSocketOnly(request: FastifyRequest) {
+  const body = request.body as { socket?: unknown } | null | undefined;
+  if (body && typeof body === 'object' && typeof body.socket === 'string') {
+    body.socket = viewerSocketRoom(request.userId, body.socket);
+  }
 }
 
 /**

@@ -3,6 +3,7 @@ import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '../src/db/client.js';
 import { newId } from '../src/shared/ids.js';
+import { viewerSocketRoom } from '../src/realtime/server.js';
 import { nextEvent, record, settle, startApp, TEST_JWT_SECRET, type TestApp, type TestUser } from './helpers/app.js';
 
 let t: TestApp;
@@ -87,13 +88,31 @@ describe('notify', () => {
 
     t.deps.realtime.notify([a.id, b.id], 'ping-test', { n: 1 });
     await until(() => seen.a1.length + seen.a2.length + seen.b1.length === 3);
-    t.deps.realtime.notify([a.id, b.id], 'ping-test', { n: 2 }, { exceptSocket: a1.id });
+    t.deps.realtime.notify([a.id, b.id], 'ping-test', { n: 2 }, { exceptSocket: viewerSocketRoom(a.id, a1.id!) });
     await until(() => seen.a2.length === 2 && seen.b1.length === 2);
     await settle();
     expect(seen.a1).toEqual([{ n: 1 }]);
     expect(seen.a2).toEqual([{ n: 1 }, { n: 2 }]);
     expect(seen.b1).toEqual([{ n: 1 }, { n: 2 }]);
     expect(seen.s1).toEqual([]);
+  });
+
+  it("a request's socket keeps only the viewer's own socket of that id from its events (rulings.md 7)", async () => {
+    const a = await t.user();
+    const b = await t.user();
+    const chatId = await chatOf([a, b]);
+    const [a1, a2, b1, b2] = [await t.socket(a), await t.socket(a), await t.socket(b), await t.socket(b)];
+    const seen = [a1, a2, b1, b2].map((s) => record(s, 'message-created'));
+    const post = (socket: string) =>
+      t.app.inject({ method: 'POST', url: `/chats/${chatId}/messages`, headers: a.auth, payload: { text: socket, socket } });
+
+    // The id of somebody else's socket excludes nobody; the viewer's own, only that socket.
+    expect((await post(b1.id!)).statusCode).toBe(201);
+    expect((await post(a1.id!)).statusCode).toBe(201);
+    await until(() => seen[1].length === 2 && seen[2].length === 2 && seen[3].length === 2);
+    await settle();
+    const texts = seen.map((events) => events.map((e) => e.message.text));
+    expect(texts).toEqual([[b1.id], [b1.id, a1.id], [b1.id, a1.id], [b1.id, a1.id]]);
   });
 
   it('does nothing for an empty list', async () => {

@@ -9,6 +9,7 @@ import * as users from '../users/queries.js';
 import { isCurrent } from './list-cache.js';
 import { patchList, type ChatListAnswer } from './list-patch.js';
 import { sniffImage } from './photo.js';
+import { viewerSocketRoom } from '../realtime/server.js';
 import * as q from './queries.js';
 import {
   categoryTags,
@@ -359,7 +360,7 @@ export async function updateChat(deps: Deps, viewerId: string, chatId: string, f
       const participantIds = await refreshChatActivity(deps, tx, effects, chatId);
       if (stored) effects.deleteObject(locked.photoKey);
       const chat = (await chatDocument(tx, chatId))!;
-      effects.emit(participantIds, 'chat-updated', { chat }, fields.socket);
+      effects.emit(participantIds, 'chat-updated', { chat }, fields.socket && viewerSocketRoom(viewerId, fields.socket));
       return chat;
     });
   } catch (error) {

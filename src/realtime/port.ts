@@ -1,6 +1,9 @@
 // The realtime port: reach every socket of some users (on every node), and know who is online.
 export interface NotifyOptions {
-  /** The socket that made the request: it does not get the event (rulings.md 7). */
+  /**
+   * The socket that made the request, as its viewerSocketRoom (src/realtime/server.ts): it does
+   * not get the event (rulings.md 7).
+   */
   exceptSocket?: string;
 }
 

@@ -11,6 +11,13 @@ import type { NotifyOptions, Presence, Realtime } from './port.js';
 const USER_ROOM = 'user:';
 export const userRoom = (userId: string) => USER_ROOM + userId;
 
+/**
+ * The room of one socket of one user (rulings.md 7): a request's `socket` is excluded from its
+ * events as this room, which only that user's socket of that id joins, so naming the socket of
+ * somebody else keeps nobody from an event.
+ */
+export const viewerSocketRoom = (userId: string, socketId: string) => `socket:${userId}:${socketId}`;
+
 /** The user of a userRoom, or null for another room. */
 export const roomUser = (room: unknown): string | null =>
   typeof room === 'string' && room.startsWith(USER_ROOM) ? room.slice(USER_ROOM.length) : null;
@@ -108,7 +115,7 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
   io.on('connection', (socket: Socket<any, any, any, SocketData>) => {
     const userId = socket.data.userId;
     // A recovered socket keeps its rooms; joining again is harmless.
-    socket.join(userRoom(userId));
+    socket.join([userRoom(userId), viewerSocketRoom(userId, socket.id)]);
     track(
       presence.connect(userId, socket.id).then(
         async (cameOnline) => {
