@@ -33,7 +33,7 @@ describe('POST /chats one-to-one', () => {
     const { chat } = res.json();
     expect(Object.keys(res.json())).toEqual(['chat']);
     expect(Object.keys(chat).sort()).toEqual(
-      ['_id', 'allowPublicPost', 'createdAt', 'creator', 'isGroup', 'name', 'participants', 'restricted', 'tags', 'updatedAt', 'user'].sort(),
+      ['_id', 'allowPublicPost', 'category', 'createdAt', 'creator', 'isGroup', 'name', 'participants', 'restricted', 'tags', 'updatedAt', 'user'].sort(),
     );
     expect(chat).toMatchObject({
       _id: expect.stringMatching(OBJECT_ID),
@@ -44,7 +44,8 @@ describe('POST /chats one-to-one', () => {
       isGroup: false,
       allowPublicPost: true,
       restricted: false,
-      // rulings.md 14: one-to-one chats have no tags.
+      // rulings.md 14: one-to-one chats have no tags; their category is Study, as in the GET /chats example.
+      category: 'Study',
       tags: [],
       createdAt: expect.stringMatching(ISO_DATE),
       updatedAt: expect.stringMatching(ISO_DATE),

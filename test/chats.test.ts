@@ -47,7 +47,7 @@ describe('GET /chats', () => {
     expect(Object.keys(mine).sort()).toEqual(['chats', 'count']);
     expect(mine.count).toBe(1);
     const chat = mine.chats[0];
-    expect(Object.keys(chat).sort()).toEqual([...VIEWER_KEYS, 'photo'].sort());
+    expect(Object.keys(chat).sort()).toEqual([...VIEWER_KEYS, 'photo', 'category'].sort());
     expect(chat).toEqual({
       _id: doc._id,
       creator: brief(max),
@@ -64,6 +64,8 @@ describe('GET /chats', () => {
       createdAt: doc.createdAt,
       updatedAt: doc.updatedAt,
       tags: [],
+      // As in the spec example: a one-to-one chat shows category Study, without its tags (rulings.md 14).
+      category: 'Study',
       // The other party's name and photo.
       name: 'ManeeshaGKrishnan',
       photo: maneesha.photo,
@@ -284,7 +286,7 @@ describe('GET /chats/:id', () => {
     expect(res.statusCode).toBe(200);
     expect(Object.keys(res.json())).toEqual(['chat']);
     const { chat } = res.json();
-    expect(Object.keys(chat).sort()).toEqual([...VIEWER_KEYS, 'photo'].sort());
+    expect(Object.keys(chat).sort()).toEqual([...VIEWER_KEYS, 'photo', 'category'].sort());
     expect(chat).toEqual({
       _id: doc._id,
       creator: brief(neha),
@@ -298,6 +300,7 @@ describe('GET /chats/:id', () => {
       updatedAt: doc.updatedAt,
       lastMessage: message,
       tags: [],
+      category: 'Study',
       areYouAdmin: true,
       name: 'Max_R',
       photo: max.photo,

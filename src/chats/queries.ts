@@ -70,9 +70,16 @@ export async function findChatAndParticipant(
 // ---------------------------------------------------------------------------------------------
 // Chat JSON built in SQL (keys omitted when null, as the spec examples show).
 
+/**
+ * The category of chats row `c` as shown. A one-to-one chat has none stored and shows `Study`, as
+ * both one-to-one chats of the GET /chats example do: rulings.md 14 keeps only Study's tags off
+ * them (their `tags` are []), and a client decoding the example's keys finds `category` on every chat.
+ */
+const shownCategory = sql`coalesce(c.category, case when not c.is_group then 'Study' end)`;
+
 /** The chat document of chats row `c` (rulings.md 11: participants' user is the plain id). */
 const chatDocumentJson = sql`jsonb_strip_nulls(jsonb_build_object(
-  '_id', c.id, 'creator', c.creator_id, 'isGroup', c.is_group, 'category', c.category, 'name', c.name,
+  '_id', c.id, 'creator', c.creator_id, 'isGroup', c.is_group, 'category', ${shownCategory}, 'name', c.name,
   'allowPublicPost', c.allow_public_post, 'restricted', c.restricted, 'tags', c.tags,
   'createdAt', iso(c.created_at), 'updatedAt', iso(c.updated_at), 'photo', c.photo,
   'user', c.user_id, 'meetMe', c.meet_me_id, 'event', c.event_id,
@@ -160,7 +167,7 @@ const chatForViewerJson = compiledSql<[viewerId: string, unreadCap: number]>(2, 
     ['unread', sql`${unreadCount(viewerId, unreadCap)}::text`],
     ['creator', sql`(select ${userBriefText('u')} from users u where u.id = c.creator_id)`],
     ['isGroup', sql`c.is_group::text`],
-    ['category', sql`to_json(c.category)::text`],
+    ['category', sql`to_json(${shownCategory})::text`],
     ['isJoined', sql`(vp.id is not null)::text`],
     ['createdAt', sql`to_json(iso(c.created_at))::text`],
     ['updatedAt', sql`to_json(iso(c.updated_at))::text`],
