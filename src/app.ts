@@ -334,6 +334,10 @@ function setErrorHandling(app: App) {
     if (mapped) {
       return reply.code(mapped.status).send(errorBody(mapped.status, mapped.code, error.message, { requestId }));
     }
+    if (isMalformedMultipart(error)) {
+      const message = `malformed multipart body: ${error.message}`;
+      return reply.code(400).send(errorBody(400, 'VALIDATION_FAILED', message, { field: 'body', requestId }));
+    }
     if (isUnavailable(error)) {
       request.log.warn({ err: error }, 'a dependency is unavailable');
       return reply
@@ -344,6 +348,20 @@ function setErrorHandling(app: App) {
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send(errorBody(500, 'INTERNAL_ERROR', 'Internal server error', { requestId }));
   });
+}
+
+/**
+ * A multipart body its parser cannot read (cut off before its closing boundary, no boundary in the
+ * Content-Type): busboy (under @fastify/multipart) fails with plain Errors that carry only these
+ * messages, when the route reads the parts, or inside the upload's stream (then maybe as a cause).
+ */
+const MALFORMED_MULTIPART = /^Multipart: |unexpected end of multipart data$/i;
+
+function isMalformedMultipart(error: unknown): error is Error {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
+    if (MALFORMED_MULTIPART.test(e.message)) return true;
+  }
+  return false;
 }
 
 function mapFrameworkError(code: string | undefined, status: number): { status: number; code: ErrorCode } | null {

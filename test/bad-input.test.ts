@@ -102,6 +102,29 @@ describe('multipart parts', () => {
     expect(res.json().file.meta.fileName).toBe('slides.png');
   });
 
+  it.each([
+    ['PUT', '/chats/:chat', 'photo'],
+    ['POST', '/chats/:chat/uploads', 'file'],
+  ])('%s %s with a body cut off, or without a boundary, is a 400 naming the body', async (method, url, field) => {
+    const photo = await png();
+    const boundary = 'cut-off-boundary';
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="p.png"\r\nContent-Type: image/png\r\n\r\n`;
+    const bodies = [
+      { type: `multipart/form-data; boundary=${boundary}`, payload: Buffer.concat([Buffer.from(head), photo]) },
+      { type: `multipart/form-data; boundary=${boundary}`, payload: Buffer.from(`--${boundary}\r\nbroken`) },
+      { type: 'multipart/form-data', payload: Buffer.concat([Buffer.from(head), photo]) },
+    ];
+    for (const body of bodies) {
+      const res = await t.app.inject({
+        method: method as 'PUT' | 'POST',
+        url: url.replace(':chat', chatId),
+        headers: { ...a.auth, 'content-type': body.type },
+        payload: body.payload,
+      });
+      expectField(res, 'body');
+    }
+  });
+
   it('PUT /chats/:id with two photo parts is a 400 naming photo, not a 413', async () => {
     const photo = await image('png');
     const parts = [1, 2].map((i) => ({ name: 'photo', filename: `p${i}.png`, contentType: 'image/png', content: photo }));
