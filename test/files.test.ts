@@ -47,14 +47,15 @@ describe('GET /chats/:id/files', () => {
     const body = res.json();
     expect(Object.keys(body)).toEqual(['files', 'count']);
     expect(body.count).toBe(3);
-    // Newest first; files of one message by (at, _id) descending.
-    const [f2, f1] = second.files;
+    // The newest message first (ties of `at` by message, newest first); one message's files in
+    // the order sent, as the spec example lists them.
+    const [f1, f2] = second.files;
     expect(body.files).toEqual([
-      { _id: f1._id, user: a.id, chat: chat.id, at: second.at, message: second._id, file: { url: cdn('video.mp4'), _id: f1._id } },
       {
-        _id: f2._id, user: a.id, chat: chat.id, at: second.at, message: second._id,
-        file: { url: cdn('video.mp4'), cover: cdn('cover.jpg'), meta: f2.meta, _id: f2._id },
+        _id: f1._id, user: a.id, chat: chat.id, at: second.at, message: second._id,
+        file: { url: cdn('video.mp4'), cover: cdn('cover.jpg'), meta: f1.meta, _id: f1._id },
       },
+      { _id: f2._id, user: a.id, chat: chat.id, at: second.at, message: second._id, file: { url: cdn('video.mp4'), _id: f2._id } },
       {
         _id: first.files[0]._id, user: b.id, chat: chat.id, at: first.at, message: first._id,
         file: {
@@ -64,7 +65,7 @@ describe('GET /chats/:id/files', () => {
           _id: first.files[0]._id,
         },
       },
-    ].sort((x, y) => (x.at === y.at ? (x._id < y._id ? 1 : -1) : x.at < y.at ? 1 : -1)));
+    ]);
     for (const item of body.files) {
       expect(Object.keys(item)).toEqual(['_id', 'user', 'chat', 'at', 'message', 'file']);
       expect(item.file._id).toBe(item._id);

@@ -220,7 +220,9 @@ export const messageFiles = pgTable(
   },
   (t) => [
     index('message_files_message_idx').on(t.messageId, t.position),
-    index('message_files_chat_type_tag_idx').on(t.chatId, t.mediaType, t.tag, t.at.desc(), t.id.desc()),
+    // GET /chats/:id/files: newest message first, a message's files in the order sent (the spec
+    // example lists one message's two files so), one index range scan in that order.
+    index('message_files_chat_type_tag_idx').on(t.chatId, t.mediaType, t.tag, t.at.desc(), t.messageId.desc(), t.position),
   ],
 );
 

@@ -404,7 +404,8 @@ export async function moveLastMessageFrom(tx: Db, chatId: string, deletedId: str
 }
 
 /**
- * A page of the chat's files of one media type and tag, newest first, read in the order of
+ * A page of the chat's files of one media type and tag, newest message first and a message's
+ * files in the order sent (as the spec example lists them), read in the order of
  * message_files_chat_type_tag_idx (hence `desc nulls last`), and how many there are in all, in
  * one round trip.
  */
@@ -428,14 +429,14 @@ export function filesPageSql(filter: FilesFilter, limit: number, offset: number)
   const where = sql`f.chat_id = ${filter.chatId} and f.media_type = ${filter.mediaType} and f.tag = ${filter.tag}`;
   return sql`select
       (select count(*)::int from message_files f where ${where}) as count,
-      coalesce((select jsonb_agg(page.item order by page.at desc nulls last, page.id desc nulls last) from (
-        select f.at, f.id, jsonb_build_object(
+      coalesce((select jsonb_agg(page.item order by page.at desc nulls last, page.message_id desc nulls last, page.position) from (
+        select f.at, f.message_id, f.position, jsonb_build_object(
             '_id', f.id, 'user', f.user_id, 'chat', f.chat_id, 'at', iso(f.at), 'message', f.message_id,
             'file', jsonb_build_object('url', f.url, '_id', f.id)
               || case when f.cover is not null then jsonb_build_object('cover', f.cover) else '{}'::jsonb end
               || case when f.meta is not null then jsonb_build_object('meta', f.meta) else '{}'::jsonb end) as item
         from message_files f where ${where}
-        order by f.at desc nulls last, f.id desc nulls last
+        order by f.at desc nulls last, f.message_id desc nulls last, f.position
         limit ${limit} offset ${offset}) page), '[]'::jsonb) as files`;
 }
 

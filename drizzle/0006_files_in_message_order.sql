@@ -1,0 +1,2 @@
+DROP INDEX "message_files_chat_type_tag_idx";--> statement-breakpoint
+CREATE INDEX "message_files_chat_type_tag_idx" ON "message_files" USING btree ("chat_id","media_type","tag","at" DESC NULLS LAST,"message_id" DESC NULLS LAST,"position");
