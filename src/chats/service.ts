@@ -1,6 +1,7 @@
 // The rules of the chat routes of chats-api.txt and rulings.md 9-15, 20-23, 28-29.
 import type { Deps } from '../shared/deps.js';
 import { refreshChatActivity } from '../messages/activity.js';
+import { viewerSocketRoom } from '../realtime/server.js';
 import { transaction } from '../shared/effects.js';
 import { AppError, isForeignKeyViolation } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
@@ -9,7 +10,6 @@ import * as users from '../users/queries.js';
 import { isCurrent } from './list-cache.js';
 import { patchList, type ChatListAnswer } from './list-patch.js';
 import { sniffImage } from './photo.js';
-import { viewerSocketRoom } from '../realtime/server.js';
 import * as q from './queries.js';
 import {
   categoryTags,
