@@ -3,8 +3,9 @@ import { one, sql, type Db } from '../db/client.js';
 import type { ParticipantRow } from '../participants/queries.js';
 import type { Event } from './view.js';
 
-// `status` as a client reads it (supporting-api.md: active = not cancelled and endsAt in the
-// future): an event past its end shows `ended`; the stored status is only active or cancelled.
+// `status` as a client reads it, the one place the rule is written (supporting-api.md: active =
+// not cancelled and endsAt in the future, by the database clock): an event past its end shows
+// `ended`; the stored status is only active or cancelled.
 const eventJson = sql`jsonb_build_object('_id', e.id, 'chat', e.chat_id, 'name', e.name,
   'startsAt', iso(e.starts_at), 'endsAt', iso(e.ends_at),
   'status', case when e.status = 'active' and e.ends_at <= now() then 'ended' else e.status end, 'creator', e.creator_id,
@@ -13,17 +14,14 @@ const eventJson = sql`jsonb_build_object('_id', e.id, 'chat', e.chat_id, 'name',
 export interface EventRow {
   id: string;
   chatId: string;
-  status: 'active' | 'cancelled';
-  /** supporting-api.md: not cancelled and endsAt in the future (by the database clock). */
-  active: boolean;
+  /** Its `status` says whether it is active, cancelled or ended. */
   event: Event;
 }
 
 export function findEvent(db: Db, eventId: string): Promise<EventRow | undefined> {
   return one<EventRow>(
     db,
-    sql`select e.id, e.chat_id as "chatId", e.status, (e.status = 'active' and e.ends_at > now()) as active,
-               ${eventJson} as event
+    sql`select e.id, e.chat_id as "chatId", ${eventJson} as event
         from events e where e.id = ${eventId}`,
   );
 }

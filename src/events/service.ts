@@ -123,7 +123,7 @@ export async function cancelEvent(deps: Deps, viewerId: string, eventId: string,
     const me = await requireParticipant(tx, found.chatId, viewerId);
     if (!me.isAdmin) throw new AppError('NOT_AN_ADMIN', 'Only an admin of the event chat can cancel the event');
     const current = await requireEvent(tx, eventId);
-    if (current.status === 'cancelled') return current.event;
+    if (current.event.status === 'cancelled') return current.event;
     const event = await q.cancelEvent(tx, eventId);
     await emitChatUpdated(tx, effects, found.chatId, [], socket);
     return event;
@@ -153,7 +153,7 @@ export async function setParticipantStatus(
     const event = chat.eventId ? await q.findEvent(tx, chat.eventId) : undefined;
     if (!event) throw new AppError('NOT_AN_EVENT_CHAT', 'This chat has no event');
     if (!me.isAdmin) throw new AppError('NOT_AN_ADMIN', 'Only an admin of the event chat can set participant status');
-    if (!event.active) throw new AppError('EVENT_NOT_ACTIVE', 'The event is cancelled or over');
+    if (event.event.status !== 'active') throw new AppError('EVENT_NOT_ACTIVE', 'The event is cancelled or over');
     const target = await participants.findParticipant(tx, chatId, participantRef);
     if (!target) {
       throw new AppError('PARTICIPANT_NOT_FOUND', 'No such participant in this chat', { field: 'participantId' });
