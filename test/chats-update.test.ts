@@ -265,6 +265,18 @@ describe('PUT /chats/:id', () => {
     await settle(200);
     expect(seenByRequesting).toHaveLength(0);
   });
+
+  it("a form's socket naming another user's socket keeps nobody from chat-updated (rulings.md 7)", async () => {
+    const a = await t.user();
+    const b = await t.user();
+    const doc = await group(t, a, [b]);
+    const bSocket = await t.socket(b);
+    const aSocket = await t.socket(a);
+    const events = [nextEvent(bSocket, 'chat-updated'), nextEvent(aSocket, 'chat-updated')];
+    const res = await put(t, a, doc._id, multipart({ name: 'Updated', socket: socketIdOf(bSocket) }));
+    expect(res.statusCode).toBe(200);
+    for (const payload of await Promise.all(events)) expect(payload).toEqual({ chat: res.json().chat });
+  });
 });
 
 describe('DELETE /chats/:id', () => {
