@@ -69,21 +69,29 @@ describe('FCM sender', () => {
   let fake: FakeFcm;
   let database: Awaited<ReturnType<typeof isolatedDatabase>>;
   let t: TestApp;
-  const apps: TestApp[] = [];
-  /** An app of its own: a new sender, so no access token cached yet. */
-  const freshApp = async () => {
-    const app = await startApp({ ...fake.env(), ...database.env });
-    apps.push(app);
-    return app;
+  /**
+   * Runs `test` with an app of its own (a new sender, so no access token cached yet) as the only
+   * worker on the outbox. Two workers over one outbox take each other's rows: a wake timer left
+   * by one test claimed the next test's row and sent it with the other app's token.
+   */
+  const withFreshApp = async (test: (app: TestApp) => Promise<void>, env: Record<string, string> = {}) => {
+    await t.deps.pushWorker.stop();
+    const app = await startApp({ ...fake.env(), ...database.env, ...env });
+    try {
+      await test(app);
+    } finally {
+      await app.close();
+      t.deps.pushWorker.start();
+    }
   };
 
   beforeAll(async () => {
     fake = await startFakeFcm(newServiceAccount());
     database = await isolatedDatabase();
-    t = await freshApp();
+    t = await startApp({ ...fake.env(), ...database.env });
   });
   afterAll(async () => {
-    for (const app of apps) await app.close();
+    await t?.close();
     await fake?.close();
     await database?.drop();
   });
@@ -142,33 +150,34 @@ describe('FCM sender', () => {
   });
 
   it('reuses the access token until shortly before it expires, then gets a new one', async () => {
-    const app = await freshApp();
-    fake.tokenLifetimeSeconds = 2;
-    const user = await app.user();
-    const token = await registerDevice(app, user, 'android');
-    const before = fake.tokenRequests.length;
+    await withFreshApp(async (app) => {
+      fake.tokenLifetimeSeconds = 2;
+      const user = await app.user();
+      const token = await registerDevice(app, user, 'android');
+      const before = fake.tokenRequests.length;
 
-    await push(app, [user.id], message({ title: 'one' }));
-    await drain(app, user.id);
-    await push(app, [user.id], message({ title: 'two' }));
-    await drain(app, user.id);
-    expect(fake.tokenRequests.length - before).toBe(1);
-    const [first, second] = fake.delivered(token);
-    expect(second.authorization).toBe(first.authorization);
+      await push(app, [user.id], message({ title: 'one' }));
+      await drain(app, user.id);
+      await push(app, [user.id], message({ title: 'two' }));
+      await drain(app, user.id);
+      expect(fake.tokenRequests.length - before).toBe(1);
+      const [first, second] = fake.delivered(token);
+      expect(second.authorization).toBe(first.authorization);
 
-    await settle(2100); // past expires_in (2 s)
-    await push(app, [user.id], message({ title: 'three' }));
-    await drain(app, user.id);
-    fake.tokenLifetimeSeconds = 3600;
-    expect(fake.tokenRequests.length - before).toBe(2);
-    const sends = fake.sends.filter((s) => s.token === token);
-    // Never sent with the expired token: the refresh happened before the send.
-    expect(sends.map((s) => [s.body.message.notification.title, s.status])).toEqual([
-      ['one', 200],
-      ['two', 200],
-      ['three', 200],
-    ]);
-    expect(sends[2].authorization).not.toBe(first.authorization);
+      await settle(2100); // past expires_in (2 s)
+      await push(app, [user.id], message({ title: 'three' }));
+      await drain(app, user.id);
+      fake.tokenLifetimeSeconds = 3600;
+      expect(fake.tokenRequests.length - before).toBe(2);
+      const sends = fake.sends.filter((s) => s.token === token);
+      // Never sent with the expired token: the refresh happened before the send.
+      expect(sends.map((s) => [s.body.message.notification.title, s.status])).toEqual([
+        ['one', 200],
+        ['two', 200],
+        ['three', 200],
+      ]);
+      expect(sends[2].authorization).not.toBe(first.authorization);
+    });
   });
 
   it('on 401 gets a new access token once and sends again', async () => {
@@ -273,20 +282,21 @@ describe('FCM sender', () => {
   });
 
   it('a failing token endpoint keeps the row, which is delivered once a token is had', async () => {
-    const app = await freshApp();
-    const user = await app.user();
-    const token = await registerDevice(app, user, 'android');
-    fake.failTokenEndpoint(503);
-    await push(app, [user.id], message());
-    await app.deps.pushWorker.runOnce();
-    let [row] = await outbox(app, user.id);
-    expect(row).toMatchObject({ sent: false, failed: false, attempts: 1 });
-    expect(row.lastError).toMatch(/access token: token endpoint answered 503/);
-    expect(fake.sends.filter((s) => s.token === token)).toEqual([]);
+    await withFreshApp(async (app) => {
+      const user = await app.user();
+      const token = await registerDevice(app, user, 'android');
+      fake.failTokenEndpoint(503);
+      await push(app, [user.id], message());
+      await app.deps.pushWorker.runOnce();
+      let [row] = await outbox(app, user.id);
+      expect(row).toMatchObject({ sent: false, failed: false, attempts: 1 });
+      expect(row.lastError).toMatch(/access token: token endpoint answered 503/);
+      expect(fake.sends.filter((s) => s.token === token)).toEqual([]);
 
-    [row] = await drain(app, user.id);
-    expect(row).toMatchObject({ sent: true, attempts: 2 });
-    expect(fake.delivered(token)).toHaveLength(1);
+      [row] = await drain(app, user.id);
+      expect(row).toMatchObject({ sent: true, attempts: 2 });
+      expect(fake.delivered(token)).toHaveLength(1);
+    });
   });
 
   it('a user without devices gets no row; a row whose devices are gone by then is finished without any request', async () => {
@@ -313,12 +323,12 @@ describe('FCM sender', () => {
   it('accepts the key with its newlines written as \\n, as env files often carry it', async () => {
     const credentials = JSON.parse(fake.env().FCM_CREDENTIALS);
     const flattened = { ...credentials, private_key: credentials.private_key.replace(/\n/g, '\\n') };
-    const app = await startApp({ ...fake.env(), ...database.env, FCM_CREDENTIALS: JSON.stringify(flattened) });
-    apps.push(app);
-    const user = await app.user();
-    const token = await registerDevice(app, user, 'android');
-    await push(app, [user.id], message());
-    await drain(app, user.id);
-    expect(fake.delivered(token)).toHaveLength(1);
+    await withFreshApp(async (app) => {
+      const user = await app.user();
+      const token = await registerDevice(app, user, 'android');
+      await push(app, [user.id], message());
+      await drain(app, user.id);
+      expect(fake.delivered(token)).toHaveLength(1);
+    }, { FCM_CREDENTIALS: JSON.stringify(flattened) });
   });
 });
