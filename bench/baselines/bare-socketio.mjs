@@ -5,6 +5,9 @@
 //   SIO_RECOVERY=1             connection state recovery, as the service runs it
 //   SIO_WS_ENGINE=eiows        a native WebSocket engine instead of ws (when installed)
 //   SIO_REDIS_STREAMS=<url>    the Redis streams adapter, as the service runs it (src/realtime/redis.ts)
+//   SIO_DIRECT_WRITE=1         the floor of any socket layer: the WebSocket frame of the packet built
+//                              once and written straight to each member's TCP socket, one write()
+//                              each, past Socket.IO, Engine.IO and ws (no queueing, no recovery)
 // Plain JavaScript run by plain node, like the compiled service (bench/lib/procs.ts).
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
@@ -35,6 +38,23 @@ if (process.env.SIO_REDIS_STREAMS) {
   });
 }
 
+/** An unmasked, final WebSocket text frame (RFC 6455 5.2), as a server sends it. */
+function textFrame(text) {
+  const data = Buffer.from(text);
+  const n = data.length;
+  const header = n < 126 ? Buffer.from([0x81, n]) : n < 65536 ? Buffer.alloc(4) : Buffer.alloc(10);
+  if (n >= 126 && n < 65536) {
+    header[0] = 0x81;
+    header[1] = 126;
+    header.writeUInt16BE(n, 2);
+  } else if (n >= 65536) {
+    header[0] = 0x81;
+    header[1] = 127;
+    header.writeBigUInt64BE(BigInt(n), 2);
+  }
+  return Buffer.concat([header, data]);
+}
+
 const http = createServer((request, response) => {
   if (request.method !== 'POST' || request.url !== '/emit') {
     response.writeHead(404).end();
@@ -45,7 +65,15 @@ const http = createServer((request, response) => {
   request.on('end', () => {
     const text = Buffer.concat(chunks).toString('utf8');
     const payload = JSON.parse(text);
-    io.to(ROOM).emit(process.env.SIO_EVENT ?? 'message-created', payload);
+    const event = process.env.SIO_EVENT ?? 'message-created';
+    if (process.env.SIO_DIRECT_WRITE === '1') {
+      const frame = textFrame(`42${JSON.stringify([event, payload])}`);
+      for (const id of io.sockets.adapter.rooms.get(ROOM) ?? []) {
+        io.sockets.sockets.get(id)?.conn.transport.socket._socket.write(frame);
+      }
+    } else {
+      io.to(ROOM).emit(event, payload);
+    }
     response.writeHead(201, { 'content-type': 'application/json' }).end(text);
   });
 });

@@ -28,6 +28,12 @@ const RECOVERY: Variant = {
   why: 'with connection state recovery, as the service runs it',
 };
 
+const DIRECT: Variant = {
+  name: 'bare+direct-write',
+  env: { SIO_DIRECT_WRITE: '1' },
+  why: "the floor of any socket layer: the packet's WebSocket frame built once, one write() per member's TCP socket",
+};
+
 function optionVariants(ctx: Context): Variant[] {
   const variants: Variant[] = [
     BARE,
@@ -38,6 +44,7 @@ function optionVariants(ctx: Context): Variant[] {
       env: { SIO_REDIS_STREAMS: ctx.redisUrl, SIO_RECOVERY: '1' },
       why: 'recovery + the Redis streams adapter the service uses (XADD before the local emit)',
     },
+    DIRECT,
   ];
   if (existsSync(path.join(root, 'node_modules/eiows'))) {
     variants.push({ name: 'bare+eiows', env: { SIO_WS_ENGINE: 'eiows' }, why: 'native WebSocket engine (eiows)' });
@@ -183,7 +190,7 @@ function sideTable(rounds: Awaited<ReturnType<typeof fanoutScenario>>['rounds'],
 }
 
 export async function p4(ctx: Context): Promise<Report> {
-  const { rounds, sides, profile, waves } = await fanoutScenario(ctx, [BARE, RECOVERY], true);
+  const { rounds, sides, profile, waves } = await fanoutScenario(ctx, [BARE, RECOVERY, DIRECT], true);
   const perRound = (figure: (v: WaveResult) => number) =>
     spread(rounds.map((r) => figure(r.values.service) / figure(r.values.bare)));
   const p50Ratio = perRound((v) => percentile(v.latencies, 50));
