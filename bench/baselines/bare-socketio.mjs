@@ -42,13 +42,14 @@ if (process.env.SIO_REDIS_STREAMS) {
 function textFrame(text) {
   const data = Buffer.from(text);
   const n = data.length;
-  const header = n < 126 ? Buffer.from([0x81, n]) : n < 65536 ? Buffer.alloc(4) : Buffer.alloc(10);
-  if (n >= 126 && n < 65536) {
-    header[0] = 0x81;
+  const header = Buffer.alloc(n < 126 ? 2 : n < 65536 ? 4 : 10);
+  header[0] = 0x81; // FIN, text
+  if (n < 126) {
+    header[1] = n;
+  } else if (n < 65536) {
     header[1] = 126;
     header.writeUInt16BE(n, 2);
-  } else if (n >= 65536) {
-    header[0] = 0x81;
+  } else {
     header[1] = 127;
     header.writeBigUInt64BE(BigInt(n), 2);
   }
