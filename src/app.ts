@@ -44,6 +44,7 @@ import type { Presence } from './realtime/port.js';
 import { createSocketServer, viewerSocketRoom, type SocketServer } from './realtime/server.js';
 import { AppError, errorBody, ErrorCode, isUnavailable } from './shared/errors.js';
 import type { Deps } from './shared/deps.js';
+import { storableDateTime } from './shared/schemas.js';
 import { createActivityRefresher } from './messages/activity.js';
 import { ChatMembers } from './messages/members.js';
 import { createObjectDeleter } from './storage/deleter.js';
@@ -52,6 +53,7 @@ import { S3Storage } from './storage/s3.js';
 import type { Storage } from './storage/port.js';
 import { registerPublicRoutes, registerRoutes } from './routes.js';
 import { chatPeers, contactsOf } from './realtime/queries.js';
+import { existingUserIds } from './users/queries.js';
 
 export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
 
@@ -98,7 +100,9 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
 
   const ownStorage = options.storage ? null : createStorage(config);
   const storage = options.storage ?? ownStorage!;
-  const tokens = createTokenService(config);
+  const tokens = createTokenService(config, {
+    userExists: async (userId) => (await existingUserIds(database.db, [userId])).has(userId),
+  });
   const log = app.log;
   // REDIS_URL: fan-out, presence, rate-limit counters and socket sessions span all nodes.
   const redis: Redis | null = config.redis.url ? await connectRedis(config.redis.url, log) : null;
@@ -242,9 +246,22 @@ function setValidation(app: App) {
   const common = { allErrors: false, useDefaults: true, removeAdditional: false as const, strict: false };
   const bodyAjv = addFormats.default(new Ajv({ ...common, coerceTypes: false }));
   const textAjv = addFormats.default(new Ajv({ ...common, coerceTypes: 'array' }));
+  for (const ajv of [bodyAjv, textAjv]) {
+    const rfc3339 = ajv.formats['date-time'] as { validate: (text: string) => boolean };
+    ajv.addFormat('date-time', { type: 'string', validate: (text: string) => rfc3339.validate(text) && storableDateTime(text) });
+  }
   app.setValidatorCompiler(({ schema, httpPart }) =>
-    refusingNul(httpPart === 'body' ? bodyAjv.compile(schema) : textAjv.compile(schema)),
+    refusingUnstorable(httpPart === 'body' ? bodyAjv.compile(schema) : textAjv.compile(schema)),
   );
+  // A JSON content type with an empty body is read as no body, as if the header were not sent:
+  // some HTTP clients set `Content-Type: application/json` on every request, bodyless ones too
+  // (POST /chats/:id/read). Any other body goes to Fastify's own parser (prototype keys refused).
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, undefined);
+    else json(request, body as string, done);
+  });
   // A request sent without any body is validated as `{}`: a body of optional fields only, such as
   // {socket?} (rulings.md 7), may be left out, and a missing required field is named as usual.
   app.addHook('preValidation', async (request) => {
@@ -265,33 +282,47 @@ async function ownSocketOnly(request: FastifyRequest) {
   }
 }
 
+/** How deep a request value may nest: only free-form objects (a file's `meta`) can go past the schemas. */
+export const MAX_NESTING = 32;
+
 /**
- * PostgreSQL text (and jsonb) cannot hold U+0000: a string carrying it anywhere in a request's
- * body, query or path, keys included, is bad input, a 400 naming the field (rulings.md 4), rather
- * than a statement that fails with a 500. Checked once the schema has passed.
+ * What the schemas cannot say about a request's body, query or path, checked once they have passed,
+ * as a 400 naming the field (rulings.md 4) rather than a statement or a stack that fails with a 500:
+ * - PostgreSQL text (and jsonb) cannot hold U+0000: a string or key carrying it, at any depth;
+ * - a free-form object nested deeper than MAX_NESTING (thousands of levels fit in the body limit).
  */
-function refusingNul(validate: ValidateFunction): ReturnType<FastifySchemaCompiler<unknown>> {
+function refusingUnstorable(validate: ValidateFunction): ReturnType<FastifySchemaCompiler<unknown>> {
   const check: ReturnType<FastifySchemaCompiler<unknown>> & { schemaEnv?: unknown } = (data: unknown, context?: Parameters<ValidateFunction>[1]) => {
     if (!validate(data, context)) {
       check.errors = validate.errors as FastifySchemaValidationError[];
       return false;
     }
-    const at = nulAt(data, '');
-    check.errors = at === null ? null : [{ keyword: 'nul', instancePath: at, schemaPath: '#', params: {}, message: 'must not contain the NUL character (U+0000)' }];
-    return at === null;
+    const problem = unstorableAt(data);
+    check.errors = problem && [{ keyword: 'storable', instancePath: problem.at, schemaPath: '#', params: {}, message: problem.message }];
+    return problem === null;
   };
   // Fastify hands an Ajv function its parent data (so that it may coerce a root value) by this mark.
   check.schemaEnv = validate.schemaEnv;
   return check;
 }
 
-/** The JSON pointer of the first string or key holding U+0000 in `value`, or null. */
-function nulAt(value: unknown, path: string): string | null {
-  if (typeof value === 'string') return value.includes('\0') ? path : null;
-  if (typeof value !== 'object' || value === null) return null;
-  for (const [key, item] of Object.entries(value)) {
-    const at = key.includes('\0') ? `${path}/${key}` : nulAt(item, `${path}/${key}`);
-    if (at !== null) return at;
+/** The JSON pointer and message of the first unstorable part of `value` (refusingUnstorable), or null. */
+function unstorableAt(value: unknown): { at: string; message: string } | null {
+  const nul = (at: string) => ({ at, message: 'must not contain the NUL character (U+0000)' });
+  // A stack of its own rather than recursion, which a deep enough value would overflow; popped in
+  // document order.
+  const pending: [item: unknown, at: string, depth: number][] = [[value, '', 0]];
+  while (pending.length > 0) {
+    const [item, at, depth] = pending.pop()!;
+    if (typeof item === 'string') {
+      if (item.includes('\0')) return nul(at);
+      continue;
+    }
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth >= MAX_NESTING) return { at, message: `must not nest deeper than ${MAX_NESTING} levels` };
+    const entries = Object.entries(item);
+    for (const [key] of entries) if (key.includes('\0')) return nul(`${at}/${key}`);
+    for (let i = entries.length - 1; i >= 0; i--) pending.push([entries[i][1], `${at}/${entries[i][0]}`, depth + 1]);
   }
   return null;
 }

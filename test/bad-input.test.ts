@@ -2,7 +2,9 @@
 // page ≥ 1 is a page. Inputs found by a black-box audit that used to reach PostgreSQL or the
 // upload path unchecked.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_NESTING } from '../src/app.js';
 import { sql } from '../src/db/client.js';
+import { newId } from '../src/shared/ids.js';
 import { startApp, unique, type TestApp, type TestUser } from './helpers/app.js';
 import { dbRows, group, image, multipart as chatForm } from './chats-fixtures.js';
 import { api, multipart, png } from './helpers/messages-fixtures.js';
@@ -131,5 +133,98 @@ describe('multipart parts', () => {
     const form = multipart(parts);
     const res = await t.app.inject({ method: 'PUT', url: `/chats/${chatId}`, headers: { ...a.auth, ...form.headers }, payload: form.payload });
     expectField(res, 'photo');
+  });
+});
+
+describe('nesting', () => {
+  const nested = (levels: number) => {
+    let meta: Record<string, unknown> = { end: true };
+    for (let i = 0; i < levels; i++) meta = { a: meta };
+    return meta;
+  };
+
+  it(`a free-form meta nested past ${MAX_NESTING} levels is a 400 naming where, not a 500; nothing is written`, async () => {
+    const messages = `/chats/${chatId}/messages`;
+    for (const levels of [MAX_NESTING, 5000]) {
+      // Written out as text: JSON.stringify of an object this deep overflows the test's own stack.
+      const meta = `${'{"a":'.repeat(levels)}{"end":true}${'}'.repeat(levels)}`;
+      const payload = `{"files":[{"url":"https://x.example/a.jpg","meta":${meta}}]}`;
+      const res = await t.app.inject({ method: 'POST', url: messages, headers: { ...a.auth, 'content-type': 'application/json' }, payload });
+      expect(res.statusCode, res.body.slice(0, 300)).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', field: expect.stringMatching(/^files\.0\.meta(\.a)+$/) });
+      expect(res.json().message).toContain(`must not nest deeper than ${MAX_NESTING} levels`);
+    }
+    const [written] = await dbRows<{ n: number }>(t, sql`select count(*)::int as n from messages where chat_id = ${chatId}`);
+    expect(written.n).toBe(0);
+  });
+
+  it('meta nested as deep as a client needs is kept whole', async () => {
+    const other = await group(t, a, [await t.user()]);
+    const res = await api(t, a, 'POST', `/chats/${other._id}/messages`, { files: [{ url: 'https://x.example/a.jpg', meta: nested(20) }] });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json().message.files[0].meta).toEqual(nested(20));
+  });
+});
+
+describe('dates PostgreSQL cannot store', () => {
+  const event = (startsAt: string) => ({ name: 'Meetup', startsAt, endsAt: '2030-01-01T12:00:00.000Z' });
+
+  it.each([
+    '0000-01-01T00:00:00.000Z', // no year 0 in timestamptz
+    '2026-01-01T10:00:00+16:00', // offsets reach ±15:59
+    '0001-01-01T00:30:00+01:00', // before year 1 in UTC
+  ])('POST /events with startsAt %s is a 400 naming startsAt, no event written', async (startsAt) => {
+    expectField(await api(t, a, 'POST', '/events', event(startsAt)), 'startsAt');
+  });
+
+  it('GET /sync?since= a year 0 date is a 400 naming since; the first moment of year 1 is a date', async () => {
+    expectField(await api(t, a, 'GET', '/sync?since=0000-01-01T00:00:00.000Z'), 'since');
+    expect((await api(t, a, 'GET', '/sync?since=0001-01-01T00:00:00.000Z')).statusCode).toBe(200);
+    expect((await api(t, a, 'GET', `/sync?since=${encodeURIComponent('2026-01-01T10:00:00+15:59')}`)).statusCode).toBe(200);
+  });
+});
+
+describe('an empty body sent as JSON', () => {
+  it('is no body: POST /chats/:id/read answers as without the header; a route that needs fields names them', async () => {
+    const json = { ...a.auth, 'content-type': 'application/json' };
+    const read = await t.app.inject({ method: 'POST', url: `/chats/${chatId}/read`, headers: json, payload: '' });
+    expect(read.statusCode, read.body).toBe(200);
+    expect(read.json()).toEqual({ success: true });
+    const login = await t.app.inject({ method: 'POST', url: '/auth/login', headers: { 'content-type': 'application/json' }, payload: '' });
+    expect(login.statusCode, login.body).toBe(400);
+    expect(login.json()).toMatchObject({ code: 'VALIDATION_FAILED', field: 'username' });
+    // Broken JSON is still broken.
+    const broken = await t.app.inject({ method: 'POST', url: `/chats/${chatId}/read`, headers: json, payload: '{' });
+    expect(broken.statusCode).toBe(400);
+    expect(broken.json().code).toBe('INVALID_JSON');
+  });
+});
+
+describe('a token that verifies but names no user', () => {
+  let ghost: TestUser;
+  beforeAll(async () => {
+    const id = newId();
+    const token = await t.deps.tokens.sign(id);
+    ghost = { id, name: 'ghost', username: 'ghost', token, auth: { authorization: `Bearer ${token}` } };
+  });
+
+  it('is a 401 UNAUTHORIZED like a forged one, on routes that would have written rows for it', async () => {
+    for (const [method, url] of [
+      ['POST', `/users/${a.id}/follow`],
+      ['POST', `/users/${a.id}/block`],
+      ['POST', `/chats/${chatId}/requests`],
+      ['GET', '/chats'],
+      ['GET', '/users/me'],
+    ] as const) {
+      const res = await api(t, ghost, method, url, method === 'POST' ? {} : undefined);
+      expect(res.statusCode, `${method} ${url}: ${res.body}`).toBe(401);
+      expect(res.json()).toMatchObject({ statusCode: 401, code: 'UNAUTHORIZED' });
+    }
+    const [rows] = await dbRows<{ n: number }>(t, sql`select count(*)::int as n from follows where follower_id = ${ghost.id}`);
+    expect(rows.n).toBe(0);
+  });
+
+  it('is refused at the Socket.IO handshake with "unauthorized"', async () => {
+    await expect(t.socket(ghost)).rejects.toThrow('unauthorized');
   });
 });

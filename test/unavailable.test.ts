@@ -52,6 +52,7 @@ describe.skipIf(dbKind !== 'postgres')('the database out of reach', () => {
     const t = await startApp({ DATABASE_URL: viaProxy.toString() });
     try {
       const [u, v] = [await t.user(), await t.user()];
+      const unseen = await t.user(); // a token never presented before the outage
       // A search is never answered from the chat list cache: it always needs the database.
       const search = () => t.app.inject({ url: '/chats?search=nobody', headers: u.auth });
       expect((await search()).statusCode).toBe(200);
@@ -63,6 +64,11 @@ describe.skipIf(dbKind !== 'postgres')('the database out of reach', () => {
       expect(res.json()).toMatchObject({ statusCode: 503, error: 'Service Unavailable', code: 'SERVICE_UNAVAILABLE' });
       const posted = await t.app.inject({ method: 'POST', url: '/chats', headers: u.auth, payload: { user: v.id } });
       expect(posted.statusCode).toBe(503);
+      // Whether the user of a new token exists cannot be told: 503 and a retryable socket error,
+      // never the 401 / "unauthorized" that would sign the user out.
+      const first = await t.app.inject({ url: '/users/me', headers: unseen.auth });
+      expect(first.statusCode, first.body).toBe(503);
+      await expect(t.socket(unseen)).rejects.toThrow('service unavailable');
       const health = await t.app.inject({ url: '/health' });
       expect(health.statusCode).toBe(503);
       expect(health.json()).toMatchObject({ db: 'down' });
@@ -70,6 +76,7 @@ describe.skipIf(dbKind !== 'postgres')('the database out of reach', () => {
       await proxy.start();
       await waitFor(async () => (await search()).statusCode === 200, 5000);
       expect((await t.app.inject({ url: '/health' })).statusCode).toBe(200);
+      expect((await t.app.inject({ url: '/users/me', headers: unseen.auth })).statusCode).toBe(200);
     } finally {
       await t.close();
       await proxy.stop();

@@ -11,14 +11,24 @@ export interface TokenService {
   /** Null when tokens come only from an identity provider (JWKS). */
   canSign: boolean;
   sign(userId: string): Promise<string>;
-  /** The user id, or null for a missing, malformed, expired or forged token. */
+  /** The user id, or null for a missing, malformed, expired or forged token, or one naming no user. */
   verify(token: string): Promise<string | null>;
 }
 
 const VERIFIED_MAX = 50_000;
 const VERIFIED_TTL_MS = 5 * 60 * 1000;
 
-export function createTokenService(config: Config): TokenService {
+export interface TokenOptions {
+  /**
+   * Whether the user a token names exists: a token that verifies but names nobody (a user of the
+   * identity provider who has no account here) is refused like a forged one (rulings.md 3), rather
+   * than reaching routes that would write rows for a user that is not there. Asked once per token;
+   * users are never deleted, so the answer holds while the token is remembered.
+   */
+  userExists?: (userId: string) => Promise<boolean>;
+}
+
+export function createTokenService(config: Config, options: TokenOptions = {}): TokenService {
   const { jwt } = config;
   const secretText = jwt.secret ?? (jwt.jwksUrl ? null : devSecret(config.dataDir));
   const secret = secretText ? new TextEncoder().encode(secretText) : null;
@@ -54,22 +64,24 @@ export function createTokenService(config: Config): TokenService {
         if (cached.expiresAt > Date.now()) return cached.userId;
         verified.delete(token);
       }
-      if (secretText && (!jwks || headerAlg(token) === 'HS256')) {
-        const claims = verifyHs256(token, secretText, jwt);
-        if (claims) remember(token, claims.sub, claims.exp);
-        return claims?.sub ?? null;
-      }
-      if (!jwks) return null;
-      try {
-        const { payload } = await jwtVerify(token, jwks, jwksClaims);
-        if (!isId(payload.sub)) return null;
-        remember(token, payload.sub, payload.exp);
-        return payload.sub;
-      } catch {
-        return null;
-      }
+      const claims = await verifiedClaims(token);
+      if (!claims || (options.userExists && !(await options.userExists(claims.sub)))) return null;
+      remember(token, claims.sub, claims.exp);
+      return claims.sub;
     },
   };
+
+  /** The claims of a token whose signature and times check out, or null. */
+  async function verifiedClaims(token: string): Promise<{ sub: string; exp?: number } | null> {
+    if (secretText && (!jwks || headerAlg(token) === 'HS256')) return verifyHs256(token, secretText, jwt);
+    if (!jwks) return null;
+    try {
+      const { payload } = await jwtVerify(token, jwks, jwksClaims);
+      return isId(payload.sub) ? { sub: payload.sub, exp: payload.exp } : null;
+    } catch {
+      return null;
+    }
+  }
 }
 
 /**

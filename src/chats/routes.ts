@@ -148,7 +148,7 @@ async function readUpdateForm(request: FastifyRequest, photoMaxBytes: number): P
         throw new AppError('VALIDATION_FAILED', `${part.fieldname} is too long`, { field: part.fieldname });
       }
       const value = String(part.value);
-      // PostgreSQL text cannot hold U+0000 (as for JSON bodies: src/app.ts refusingNul).
+      // PostgreSQL text cannot hold U+0000 (as for JSON bodies: src/app.ts refusingUnstorable).
       if (value.includes('\0')) {
         throw new AppError('VALIDATION_FAILED', `${part.fieldname} must not contain the NUL character (U+0000)`, { field: part.fieldname });
       }

@@ -72,7 +72,14 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
 
   io.use(async (socket, next) => {
     const token = socket.handshake.auth?.token ?? bearer(socket.handshake.headers.authorization);
-    const userId = typeof token === 'string' ? await options.tokens.verify(token).catch(() => null) : null;
+    let userId: string | null;
+    try {
+      userId = typeof token === 'string' ? await options.tokens.verify(token) : null;
+    } catch {
+      // The database could not say whether the token's user exists: not the token's fault, and a
+      // client told "unauthorized" would sign its user out.
+      return next(new Error('service unavailable'));
+    }
     if (!userId) return next(new Error('unauthorized'));
     socket.data.userId = userId;
     next();

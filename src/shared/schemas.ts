@@ -4,6 +4,23 @@ import { ID_PATTERN } from './ids.js';
 
 export const Id = Type.String({ pattern: ID_PATTERN, description: '24-hex id (rulings.md 1)', examples: ['68d134f972f149b17a222c03'] });
 export const DateTime = Type.String({ format: 'date-time', examples: ['2025-09-25T10:52:56.333Z'] });
+
+/**
+ * Whether PostgreSQL's timestamptz takes an RFC 3339 date-time (`format: 'date-time'` checks this
+ * besides the syntax, src/app.ts): it refuses the year 0000 and offsets beyond ±15:59, and a
+ * moment before 0001-01-01T00:00:00Z would come back as a BC date.
+ */
+export function storableDateTime(text: string): boolean {
+  const offset = /([+-])(\d\d):?(\d\d)$/.exec(text);
+  if (offset && Number(offset[2]) > 15) return false;
+  const year = Number(text.slice(0, 4));
+  if (year === 0) return false;
+  if (year === 1 && text.slice(5, 10) === '01-01' && offset?.[1] === '+') {
+    const minutes = Number(text.slice(11, 13)) * 60 + Number(text.slice(14, 16));
+    return minutes >= Number(offset[2]) * 60 + Number(offset[3]);
+  }
+  return true;
+}
 /** rulings.md 7: the requesting socket, excluded from the events it causes. */
 export const SocketId = Type.String({ pattern: '^[A-Za-z0-9\\-_]{16,25}$' });
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
