@@ -21,6 +21,7 @@ export function storableDateTime(text: string): boolean {
   }
   return true;
 }
+
 /** rulings.md 7: the requesting socket, excluded from the events it causes. */
 export const SocketId = Type.String({ pattern: '^[A-Za-z0-9\\-_]{16,25}$' });
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
