@@ -2,7 +2,9 @@
 // the same app users run.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { STATUS_CODES } from 'node:http';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
@@ -87,6 +89,7 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
     // find-my-way answers 414 to a path parameter over 100 characters by default; an FCM token in
     // DELETE /devices/:token is ~160-250 (bounded to 4096 by its schema).
     routerOptions: { maxParamLength: 5000 },
+    clientErrorHandler: answerClientError,
     ajv: { customOptions: {} },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
@@ -335,6 +338,29 @@ function fieldOf(error: FastifyError): string {
   if (params.missingProperty) segments.push(params.missingProperty);
   if (params.additionalProperty) segments.push(params.additionalProperty);
   return segments.join('.') || (error.validationContext ?? 'body');
+}
+
+/**
+ * What Node's HTTP parser refuses before any route runs (headers over the size limit, a request
+ * too slow to arrive, bytes that are not HTTP) gets the same error body as every other error
+ * (rulings.md 4), written on the socket as Fastify's own handler does, but with a `code`.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex) {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message]: [number, ErrorCode, string] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'HEADERS_TOO_LARGE', 'The request headers are larger than the server accepts']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'REQUEST_TIMEOUT', 'The request did not arrive in time']
+        : [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
+  const body = JSON.stringify(errorBody(status, code, message));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 function setErrorHandling(app: App) {

@@ -1,6 +1,7 @@
 // rulings.md 4: bad input is a 400 naming the field, "a 500 is always a bug"; rulings.md 5: every
 // page ≥ 1 is a page. Inputs found by a black-box audit that used to reach PostgreSQL or the
 // upload path unchecked.
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_NESTING } from '../src/app.js';
 import { sql } from '../src/db/client.js';
@@ -226,5 +227,33 @@ describe('a token that verifies but names no user', () => {
 
   it('is refused at the Socket.IO handshake with "unauthorized"', async () => {
     await expect(t.socket(ghost)).rejects.toThrow('unauthorized');
+  });
+});
+
+describe('requests the HTTP parser refuses before any route', () => {
+  /** Sends raw bytes and reads the whole answer, until the server closes. */
+  const raw = (text: string) =>
+    new Promise<{ status: number; body: any }>((resolve, reject) => {
+      const { port } = new URL(t.url);
+      const socket = net.connect(Number(port), '127.0.0.1', () => socket.end(text));
+      let answer = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+      socket.on('error', reject).on('close', () => {
+        const [head, body] = answer.split('\r\n\r\n');
+        resolve({ status: Number(head.split(' ')[1]), body: JSON.parse(body) });
+      });
+    });
+
+  it('headers over the limit: 431 with the error body and code HEADERS_TOO_LARGE', async () => {
+    const res = await raw(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(res).toEqual({
+      status: 431,
+      body: { statusCode: 431, error: 'Request Header Fields Too Large', code: 'HEADERS_TOO_LARGE', message: expect.any(String) },
+    });
+  });
+
+  it('bytes that are not HTTP: 400 with code BAD_REQUEST', async () => {
+    const res = await raw('HELLO THERE\r\n\r\n');
+    expect(res).toEqual({ status: 400, body: { statusCode: 400, error: 'Bad Request', code: 'BAD_REQUEST', message: expect.any(String) } });
   });
 });

@@ -7,6 +7,8 @@ export const ErrorCode = {
   INVALID_JSON: 400,
   INVALID_ID: 400,
   INVALID_CONNECTION: 400,
+  /** A request that is not HTTP the server can read (src/app.ts answerClientError). */
+  BAD_REQUEST: 400,
   NOT_A_GROUP: 400,
   NOT_ONE_TO_ONE: 400,
   /** POST /chats/:id/requests on a chat anyone may join directly (POST /chats/:id/participants). */
@@ -43,9 +45,11 @@ export const ErrorCode = {
   REQUEST_PENDING: 409,
   CONNECTION_EXISTS: 409,
   CONFLICT: 409,
+  REQUEST_TIMEOUT: 408,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
+  HEADERS_TOO_LARGE: 431,
   INTERNAL_ERROR: 500,
   SERVICE_UNAVAILABLE: 503,
 } as const;
