@@ -46,7 +46,7 @@ import type { Presence } from './realtime/port.js';
 import { createSocketServer, viewerSocketRoom, type SocketServer } from './realtime/server.js';
 import { AppError, errorBody, ErrorCode, isUnavailable } from './shared/errors.js';
 import type { Deps } from './shared/deps.js';
-import { storableDateTime } from './shared/schemas.js';
+import { storableDateTime, unstorableText } from './shared/schemas.js';
 import { createActivityRefresher } from './messages/activity.js';
 import { ChatMembers } from './messages/members.js';
 import { createObjectDeleter } from './storage/deleter.js';
@@ -291,7 +291,7 @@ export const MAX_NESTING = 32;
 /**
  * What the schemas cannot say about a request's body, query or path, checked once they have passed,
  * as a 400 naming the field (rulings.md 4) rather than a statement or a stack that fails with a 500:
- * - PostgreSQL text (and jsonb) cannot hold U+0000: a string or key carrying it, at any depth;
+ * - a string or key PostgreSQL cannot store (unstorableText: U+0000, a lone surrogate), at any depth;
  * - a free-form object nested deeper than MAX_NESTING (thousands of levels fit in the body limit).
  */
 function refusingUnstorable(validate: ValidateFunction): ReturnType<FastifySchemaCompiler<unknown>> {
@@ -311,20 +311,23 @@ function refusingUnstorable(validate: ValidateFunction): ReturnType<FastifySchem
 
 /** The JSON pointer and message of the first unstorable part of `value` (refusingUnstorable), or null. */
 function unstorableAt(value: unknown): { at: string; message: string } | null {
-  const nul = (at: string) => ({ at, message: 'must not contain the NUL character (U+0000)' });
   // A stack of its own rather than recursion, which a deep enough value would overflow; popped in
   // document order.
   const pending: [item: unknown, at: string, depth: number][] = [[value, '', 0]];
   while (pending.length > 0) {
     const [item, at, depth] = pending.pop()!;
     if (typeof item === 'string') {
-      if (item.includes('\0')) return nul(at);
+      const message = unstorableText(item);
+      if (message) return { at, message };
       continue;
     }
     if (typeof item !== 'object' || item === null) continue;
     if (depth >= MAX_NESTING) return { at, message: `must not nest deeper than ${MAX_NESTING} levels` };
     const entries = Object.entries(item);
-    for (const [key] of entries) if (key.includes('\0')) return nul(`${at}/${key}`);
+    for (const [key] of entries) {
+      const message = unstorableText(key);
+      if (message) return { at: `${at}/${key}`, message };
+    }
     for (let i = entries.length - 1; i >= 0; i--) pending.push([entries[i][1], `${at}/${entries[i][0]}`, depth + 1]);
   }
   return null;

@@ -257,3 +257,61 @@ describe('requests the HTTP parser refuses before any route', () => {
     expect(res).toEqual({ status: 400, body: { statusCode: 400, error: 'Bad Request', code: 'BAD_REQUEST', message: expect.any(String) } });
   });
 });
+
+describe('strings that are not well-formed Unicode, and their cuts', () => {
+  /** Sent as JSON text, so that the escape \ud800 reaches the server as a lone surrogate. */
+  const rawJson = (user: TestUser | null, url: string, text: string) =>
+    t.app.inject({ method: 'POST', url, headers: { ...(user?.auth ?? {}), 'content-type': 'application/json' }, payload: text });
+
+  it('a lone UTF-16 surrogate in a meta value or key, a text, a password is a 400 naming the field (meta was a 500)', async () => {
+    const messages = `/chats/${chatId}/messages`;
+    expectField(await rawJson(a, messages, '{"files":[{"url":"https://x.example/a.mp4","meta":{"k":"\\ud800"}}]}'), 'files.0.meta.k');
+    expectField(await rawJson(a, messages, '{"files":[{"url":"https://x.example/a.mp4","meta":{"\\udc00":1}}]}'), 'files.0.meta.\udc00');
+    expectField(await rawJson(a, messages, '{"text":"cut \\ud83d"}'), 'text');
+    // Text columns would have stored U+FFFD, making every such password the same one.
+    const username = unique('sur');
+    expectField(await rawJson(null, '/auth/register', `{"name":"n","username":"${username}","password":"\\ud800\\ud800\\ud800\\ud800\\ud800\\ud800\\ud800\\ud800"}`), 'password');
+    const [written] = await dbRows<{ n: number }>(t, sql`select count(*)::int as n from messages where chat_id = ${chatId}`);
+    expect(written.n).toBe(0);
+    // A surrogate pair (an emoji) is of course fine.
+    const other = await group(t, a, [await t.user()]);
+    const ok = await rawJson(a, `/chats/${other._id}/messages`, '{"text":"\\ud83d\\ude00","files":[{"url":"https://x.example/a.mp4","meta":{"k":"\\ud83d\\ude00"}}]}');
+    expect(ok.statusCode, ok.body).toBe(201);
+    expect(ok.json().message.files[0].meta.k).toBe('😀');
+  });
+
+  it('an upload name of 1,000 emoji keeps its last 255 characters whole, and the answer goes into a message', async () => {
+    const body = multipart([{ name: 'file', filename: `${'😀'.repeat(1000)}.png`, contentType: 'image/png', content: await png() }]);
+    const res = await t.app.inject({ method: 'POST', url: `/chats/${chatId}/uploads`, headers: { ...a.auth, ...body.headers }, payload: body.payload });
+    expect(res.statusCode, res.body).toBe(201);
+    const { fileName } = res.json().file.meta;
+    expect([...fileName]).toHaveLength(255);
+    expect(fileName).toBe(`${'😀'.repeat(251)}.png`);
+    const other = await group(t, a, [await t.user()]);
+    const sent = await api(t, a, 'POST', `/chats/${other._id}/messages`, { files: [res.json().file] });
+    expect(sent.statusCode, sent.body).toBe(201);
+  });
+
+  it('PUT /chats/:id counts a name in characters as POST /chats does: 100 emoji are a name, 101 are not', async () => {
+    const edited = await group(t, a, [await t.user()]);
+    const put = (name: string) => {
+      const form = chatForm({ name });
+      return t.app.inject({ method: 'PUT', url: `/chats/${edited._id}`, headers: { ...a.auth, ...form.headers }, payload: form.payload });
+    };
+    const res = await put('😀'.repeat(100));
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().chat.name).toBe('😀'.repeat(100));
+    expectField(await put('😀'.repeat(101)), 'name');
+  });
+});
+
+describe('URLs a client stores', () => {
+  it.each(['javascript:alert(1)', 'file:///etc/passwd', 'https://', 'ftp://x.example/a.png'])(
+    'a user photo, a message file url, a reel video of %s is a 400 naming the field',
+    async (url) => {
+      expectField(await api(t, null, 'POST', '/auth/register', { name: 'n', username: unique('url'), password: 'password123', photo: url }), 'photo');
+      expectField(await api(t, a, 'POST', `/chats/${chatId}/messages`, { files: [{ url }] }), 'files.0.url');
+      expectField(await api(t, a, 'POST', '/reels', { description: 'd', tag: 't', video: url }), 'video');
+    },
+  );
+});

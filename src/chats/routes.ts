@@ -6,7 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import type { App } from '../app.js';
 import type { Deps } from '../shared/deps.js';
 import { AppError } from '../shared/errors.js';
-import { Auth, Id, IdParams, paginationQuery, QueryBoolean, SocketId, Success } from '../shared/schemas.js';
+import { Auth, Id, IdParams, paginationQuery, QueryBoolean, SocketId, Success, unstorableText } from '../shared/schemas.js';
 import * as service from './service.js';
 import { ChatDocument, ChatForViewer } from './view.js';
 
@@ -148,10 +148,9 @@ async function readUpdateForm(request: FastifyRequest, photoMaxBytes: number): P
         throw new AppError('VALIDATION_FAILED', `${part.fieldname} is too long`, { field: part.fieldname });
       }
       const value = String(part.value);
-      // PostgreSQL text cannot hold U+0000 (as for JSON bodies: src/app.ts refusingUnstorable).
-      if (value.includes('\0')) {
-        throw new AppError('VALIDATION_FAILED', `${part.fieldname} must not contain the NUL character (U+0000)`, { field: part.fieldname });
-      }
+      // As for JSON bodies (src/app.ts refusingUnstorable).
+      const unstorable = unstorableText(value);
+      if (unstorable) throw new AppError('VALIDATION_FAILED', `${part.fieldname} ${unstorable}`, { field: part.fieldname });
       form.fields[part.fieldname as keyof service.UpdateChatForm['fields']] = value;
     }
   }

@@ -317,7 +317,9 @@ export async function updateChat(deps: Deps, viewerId: string, chatId: string, f
   let name: string | undefined;
   if (fields.name !== undefined) {
     name = fields.name.trim();
-    if (name.length < 1 || name.length > 100) {
+    // Characters as the POST /chats schema counts them (code points), not UTF-16 units.
+    const characters = [...name].length;
+    if (characters < 1 || characters > 100) {
       throw new AppError('VALIDATION_FAILED', 'name must be 1 to 100 characters', { field: 'name' });
     }
   }

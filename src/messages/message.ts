@@ -2,20 +2,17 @@
 // it (the spec's lastMessage, built in SQL by message_json() in drizzle/0001_sql_functions.sql), a
 // GET /chats/:id/files item and an upload's answer. Each schema is the one source of its type.
 import { Type, type Static } from '@sinclair/typebox';
-import { DateTime, Id, UserBrief } from '../shared/schemas.js';
+import { DateTime, HttpUrl, Id, UserBrief } from '../shared/schemas.js';
 import { MEDIA_TYPES } from './media.js';
 
 /** Free-form: "meta can have any type of data" (chats-api.txt GET /chats/:id/files example). */
 export const Meta = Type.Object({}, { additionalProperties: true });
 
-/** URLs a client may put in a message: http(s) only (no javascript:, data: ...). */
-const Url = Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048 });
-
 /** A file as a client sends it in POST /chats/:id/messages. */
 export const FileInput = Type.Object(
   {
-    url: Url,
-    cover: Type.Optional(Url),
+    url: HttpUrl,
+    cover: Type.Optional(HttpUrl),
     meta: Type.Optional(Meta),
     /** rulings.md 14: one tag per file, `others` when none is given. */
     tag: Type.Optional(Type.String({ minLength: 1, maxLength: 50, pattern: '\\S' })),

@@ -246,8 +246,10 @@ export async function upload(
     headSize += next.value.length;
   }
   const head = Buffer.concat(headChunks);
-  // Control characters (NUL among them) are left out of the name.
-  const fileName = ((part.fileName ?? '').split(/[\\/]/).pop() ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(-255) || 'file';
+  // Control characters (NUL among them) are left out of the name, which keeps its last 255
+  // characters: code points, as a cut through an emoji would leave a lone surrogate.
+  const characters = [...((part.fileName ?? '').split(/[\\/]/).pop() ?? '').replace(/[\u0000-\u001f\u007f]/g, '').trim()];
+  const fileName = characters.slice(-255).join('') || 'file';
   if (head.length === 0) throw new AppError('VALIDATION_FAILED', 'file is empty', { field: 'file' });
   const sniffed = sniff(head, fileName);
   if (!sniffed) {

@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from '../app.js';
 import type { Deps } from '../shared/deps.js';
-import { Auth, Id, IdParams, Success } from '../shared/schemas.js';
+import { Auth, HttpUrl, Id, IdParams, Success } from '../shared/schemas.js';
 import * as service from './service.js';
 import { REACTIONS, Reel } from './view.js';
 
@@ -14,7 +14,7 @@ const CreateReelBody = Type.Object(
     description: Type.String({ maxLength: 2200 }),
     tag: Type.String({ minLength: 1, maxLength: 50, pattern: '\\S' }),
     /** A URL from an upload (POST /chats/:id/uploads) or elsewhere: http(s) only. */
-    video: Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048 }),
+    video: HttpUrl,
     hashtags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 30 })),
     isAnonymous: Type.Optional(Type.Boolean()),
   },

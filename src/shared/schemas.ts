@@ -4,6 +4,21 @@ import { ID_PATTERN } from './ids.js';
 
 export const Id = Type.String({ pattern: ID_PATTERN, description: '24-hex id (rulings.md 1)', examples: ['68d134f972f149b17a222c03'] });
 export const DateTime = Type.String({ format: 'date-time', examples: ['2025-09-25T10:52:56.333Z'] });
+/** URLs a client may store (message files and covers, reel videos, user photos): http(s) with a host, no javascript:, data: ... */
+export const HttpUrl = Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]', maxLength: 2048 });
+
+/**
+ * Why PostgreSQL cannot store a string a client sent, or null: text and jsonb hold no U+0000, and
+ * json no lone UTF-16 surrogate (a string cut through an emoji), which text columns would
+ * silently turn into U+FFFD (two different passwords becoming one). A 400 naming the field.
+ */
+export function unstorableText(text: string): string | null {
+  if (text.includes('\0')) return 'must not contain the NUL character (U+0000)';
+  if (LONE_SURROGATE.test(text)) return 'must be well-formed Unicode (it has a lone UTF-16 surrogate)';
+  return null;
+}
+/** In a /u expression a surrogate pair is one code point: only a lone surrogate matches. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /**
  * Whether PostgreSQL's timestamptz takes an RFC 3339 date-time (`format: 'date-time'` checks this

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from '../app.js';
 import type { Deps } from '../shared/deps.js';
-import { Auth, DateTime, IdParams, Success, UserBrief } from '../shared/schemas.js';
+import { Auth, DateTime, HttpUrl, IdParams, Success, UserBrief } from '../shared/schemas.js';
 import { toBrief, type UserRow } from './queries.js';
 import * as service from './service.js';
 
@@ -26,7 +26,7 @@ export function registerAccountRoutes(app: App, deps: Deps) {
             name: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' }),
             username: Username,
             password: Password,
-            photo: Type.Optional(Type.String({ format: 'uri', maxLength: 2048 })),
+            photo: Type.Optional(HttpUrl),
           },
           { additionalProperties: false },
         ),
