@@ -159,7 +159,19 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
     log,
   };
 
-  await app.register(cors, { origin: config.corsOrigins, credentials: true });
+  await app.register(cors, {
+    origin: config.corsOrigins,
+    credentials: true,
+    // @fastify/cors allows GET, HEAD and POST only by default: a browser would refuse every PUT and
+    // DELETE route after its preflight.
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
+    // What a web client reads on a 429 or 503 to know when to try again.
+    exposedHeaders: ['Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+    maxAge: 600,
+    // An OPTIONS request that is not a browser preflight gets the same answer rather than a
+    // text/plain 400 without a code (rulings.md 4).
+    strictPreflight: false,
+  });
   // Before every route: the limit hooks onto routes as they are declared.
   await registerRateLimit(app, { perMinute: config.limits.rateLimitPerMinute, redis });
   await app.register(multipart, {
@@ -460,20 +472,57 @@ const CONTENT_TYPES: Record<string, string> = {
   '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.gif': 'image/gif', '.webp': 'image/webp',
   '.avif': 'image/avif', '.mp4': 'video/mp4', '.mov': 'video/quicktime', '.webm': 'video/webm',
   '.mp3': 'audio/mpeg', '.m4a': 'audio/mp4', '.ogg': 'audio/ogg', '.wav': 'audio/wav', '.pdf': 'application/pdf',
+  '.txt': 'text/plain; charset=utf-8',
 };
 
-/** The local storage's objects, at /uploads/<key>. Keys that could leave the folder are 404s. */
+/**
+ * The local storage's objects, at /uploads/<key>. Keys that could leave the folder are 404s. One
+ * byte range is served as 206 (iOS players ask for ranges and play no video without them); files
+ * are not rate limited (a chat full of images behind one address would use up its limit).
+ */
 function serveLocalUploads(app: App, storage: LocalStorage) {
-  app.get('/uploads/*', { schema: { hide: true } }, async (request, reply) => {
+  app.get('/uploads/*', { schema: { hide: true }, config: { rateLimit: false } }, async (request, reply) => {
     const key = (request.params as { '*': string })['*'];
     const file = storage.pathOf(key);
     const info = file ? await stat(file).catch(() => null) : null;
     if (!file || !info?.isFile()) throw new AppError('NOT_FOUND', 'No such file');
     reply.header('content-type', CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream');
-    reply.header('content-length', info.size);
     reply.header('cache-control', 'public, max-age=31536000, immutable');
-    return reply.send(createReadStream(file));
+    reply.header('accept-ranges', 'bytes');
+    reply.header('x-content-type-options', 'nosniff');
+    const range = byteRange(request.headers.range, info.size);
+    if (range === 'unsatisfiable') {
+      reply.header('content-range', `bytes */${info.size}`);
+      throw new AppError('RANGE_NOT_SATISFIABLE', `The file has ${info.size} bytes`);
+    }
+    if (!range) {
+      reply.header('content-length', info.size);
+      return reply.send(createReadStream(file));
+    }
+    reply.code(206);
+    reply.header('content-range', `bytes ${range.start}-${range.end}/${info.size}`);
+    reply.header('content-length', range.end - range.start + 1);
+    return reply.send(createReadStream(file, range));
   });
+}
+
+/**
+ * The one range of a `Range: bytes=…` header within a file of `size` bytes, or null to send the
+ * whole file: no header, another unit, several ranges or a malformed one (RFC 9110 14.2 lets a
+ * server ignore those), or 'unsatisfiable' when it starts past the end.
+ */
+export function byteRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
+  const match = header === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === '' && match[2] === '')) return null;
+  if (match[1] === '') {
+    // bytes=-N: the last N bytes.
+    const suffix = Number(match[2]);
+    return suffix === 0 || size === 0 ? 'unsatisfiable' : { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(match[1]);
+  const last = match[2] === '' ? Infinity : Number(match[2]);
+  if (last < start) return null;
+  return start >= size ? 'unsatisfiable' : { start, end: Math.min(last, size - 1) };
 }
 
 export type { Database };

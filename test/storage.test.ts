@@ -77,6 +77,39 @@ describe('local storage', () => {
     }
   });
 
+  it('serves one byte range as 206 (iOS players need it), past the end as 416, anything else whole', async () => {
+    const key = `tests/${unique('r')}/clip.mp4`;
+    const bytes = Buffer.from(Array.from({ length: 100 }, (_, i) => i));
+    await storage.put(key, bytes, 'video/mp4');
+    const get = (range?: string) => t.app.inject({ url: `/uploads/${key}`, headers: range ? { range } : {} });
+
+    const whole = await get();
+    expect(whole.statusCode).toBe(200);
+    expect(whole.headers).toMatchObject({ 'accept-ranges': 'bytes', 'x-content-type-options': 'nosniff', 'content-length': '100' });
+    for (const [range, start, end] of [
+      ['bytes=0-9', 0, 9],
+      ['bytes=90-', 90, 99],
+      ['bytes=-5', 95, 99],
+      ['bytes=50-500', 50, 99],
+    ] as const) {
+      const res = await get(range);
+      expect(res.statusCode, range).toBe(206);
+      expect(res.headers['content-range']).toBe(`bytes ${start}-${end}/100`);
+      expect(res.headers['content-length']).toBe(String(end - start + 1));
+      expect(res.rawPayload.equals(bytes.subarray(start, end + 1))).toBe(true);
+    }
+    const past = await get('bytes=100-');
+    expect(past.statusCode).toBe(416);
+    expect(past.headers['content-range']).toBe('bytes */100');
+    expect(past.json()).toMatchObject({ statusCode: 416, code: 'RANGE_NOT_SATISFIABLE' });
+    // Several ranges, another unit, a malformed one: the whole file.
+    for (const range of ['bytes=0-1,5-6', 'items=0-1', 'bytes=9-3', 'bytes=x-y']) {
+      const res = await get(range);
+      expect(res.statusCode, range).toBe(200);
+      expect(res.rawPayload.equals(bytes)).toBe(true);
+    }
+  });
+
   it('refuses unsafe keys on put and ignores them on delete', async () => {
     for (const key of ['../x.txt', 'a/../../x.txt', '/etc/passwd', 'a\\b', 'a//b', '.hidden', '', 'a/./b']) {
       expect(isSafeKey(key), key).toBe(false);

@@ -1,0 +1,39 @@
+// What a web client meets before any route: CORS preflights for every method the API uses, the
+// headers it may read, and OPTIONS requests that are not preflights.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApp, type TestApp } from './helpers/app.js';
+
+const ORIGIN = 'https://app.example.com';
+let t: TestApp;
+beforeAll(async () => {
+  t = await startApp({ CORS_ORIGINS: ORIGIN });
+});
+afterAll(() => t?.close());
+
+describe('CORS', () => {
+  it.each(['PUT', 'DELETE', 'POST', 'GET'])('a preflight for %s with authorization and content-type is allowed', async (method) => {
+    const res = await t.app.inject({
+      method: 'OPTIONS',
+      url: '/chats/68d134f972f149b17a222c03',
+      headers: { origin: ORIGIN, 'access-control-request-method': method, 'access-control-request-headers': 'authorization,content-type' },
+    });
+    expect(res.statusCode).toBe(204);
+    expect(res.headers['access-control-allow-origin']).toBe(ORIGIN);
+    expect(String(res.headers['access-control-allow-methods']).split(/,\s*/)).toContain(method);
+    expect(String(res.headers['access-control-allow-headers'])).toMatch(/authorization/i);
+    expect(res.headers['access-control-max-age']).toBe('600');
+  });
+
+  it('exposes Retry-After and the rate limit headers to the page; another origin gets no CORS headers', async () => {
+    const res = await t.app.inject({ url: '/chats', headers: { origin: ORIGIN } });
+    expect(res.statusCode).toBe(401);
+    expect(String(res.headers['access-control-expose-headers'])).toMatch(/Retry-After/);
+    const other = await t.app.inject({ url: '/chats', headers: { origin: 'https://evil.example.com' } });
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('an OPTIONS request that is not a preflight is not a text/plain 400', async () => {
+    const res = await t.app.inject({ method: 'OPTIONS', url: '/chats' });
+    expect(res.statusCode).toBeLessThan(300);
+  });
+});
