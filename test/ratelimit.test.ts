@@ -80,12 +80,16 @@ describe('rate limit with local counters', () => {
     expect((await login(someIp())).statusCode).toBe(401);
   });
 
-  it('never limits /health', async () => {
+  it('never limits /health, nor local /uploads files (a chat full of images)', async () => {
     const ip = someIp();
+    const key = `tests/${unique('rl')}/a.png`;
+    await t.deps.storage.put(key, Buffer.from('png'), 'image/png');
     for (let i = 0; i < LIMIT + 2; i++) {
-      const res = await t.app.inject({ url: '/health', remoteAddress: ip });
-      expect(res.statusCode).toBe(200);
-      expect(res.headers['x-ratelimit-limit']).toBeUndefined();
+      for (const url of ['/health', `/uploads/${key}`]) {
+        const res = await t.app.inject({ url, remoteAddress: ip });
+        expect(res.statusCode, url).toBe(200);
+        expect(res.headers['x-ratelimit-limit']).toBeUndefined();
+      }
     }
   });
 });
