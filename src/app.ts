@@ -11,6 +11,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { PGlite } from '@electric-sql/pglite';
+import { Type, type TSchema } from '@sinclair/typebox';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, {
@@ -18,12 +19,14 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  type FastifySchema,
   type FastifySchemaCompiler,
   type FastifySchemaValidationError,
 } from 'fastify';
 import { authenticate } from './auth/hook.js';
 import { createTokenService } from './auth/tokens.js';
 import { ChatListCache } from './chats/list-cache.js';
+import { UpdateChatForm } from './chats/routes.js';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
 import { createPushWorker, type PushWorker } from './push/worker.js';
@@ -182,6 +185,7 @@ export async function buildApp(options: BuildOptions): Promise<Service> {
       info: { title: 'Chat service', version: '1.0.0', description: 'The chats API (see shared/spec).' },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
+    transform: ({ schema, url, route }) => ({ url, schema: documentedSchema(schema, `${route.method} ${url}`) }),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
@@ -295,6 +299,39 @@ async function ownSocketOnly(request: FastifyRequest) {
   if (body && typeof body === 'object' && typeof body.socket === 'string') {
     body.socket = viewerSocketRoom(request.userId, body.socket);
   }
+}
+
+/** Every error's body (rulings.md 4), as the OpenAPI document shows it for each route. */
+const ErrorDoc = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    error: Type.String(),
+    code: Type.String({ description: 'stable UPPER_SNAKE code (src/shared/errors.ts)' }),
+    message: Type.String(),
+    field: Type.Optional(Type.String({ description: 'the offending field of a 400 VALIDATION_FAILED' })),
+    requestId: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true, description: 'An error (rulings.md 4)' },
+);
+
+/** The multipart forms, which their handlers read themselves: shown as request bodies in the document only. */
+const MULTIPART_FORMS: Record<string, TSchema> = {
+  'PUT /chats/:id': UpdateChatForm,
+  'POST /chats/:id/uploads': Type.Object({ file: Type.String({ format: 'binary', description: 'at most UPLOAD_MAX_BYTES' }) }, { required: ['file'] }),
+};
+
+/**
+ * A route's schema as the OpenAPI document shows it (never what validates or serializes): every
+ * route's error answer, and the multipart forms. Hidden routes stay as they are.
+ */
+function documentedSchema(schema: FastifySchema & { hide?: boolean }, route: string): FastifySchema {
+  if (!schema || schema.hide) return schema;
+  const form = MULTIPART_FORMS[route];
+  return {
+    ...schema,
+    ...(form ? { body: form } : {}),
+    response: { ...(schema.response as object), default: ErrorDoc },
+  };
 }
 
 /** How deep a request value may nest: only free-form objects (a file's `meta`) can go past the schemas. */

@@ -37,3 +37,24 @@ describe('CORS', () => {
     expect(res.statusCode).toBeLessThan(300);
   });
 });
+
+describe('the OpenAPI document (/docs/json)', () => {
+  it('shows every route its error answer, and the multipart forms of PUT /chats/:id and uploads', async () => {
+    const res = await t.app.inject({ url: '/docs/json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json();
+    const operations = Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({ route: `${method} ${path}`, op })),
+    );
+    expect(operations.length).toBeGreaterThan(40);
+    for (const { route, op } of operations) {
+      const error = op.responses?.default?.content?.['application/json']?.schema;
+      expect(error?.properties?.code, route).toBeDefined();
+    }
+    const put = doc.paths['/chats/{id}'].put.requestBody.content['multipart/form-data'].schema;
+    expect(Object.keys(put.properties).sort()).toEqual(['allowPublicPost', 'category', 'name', 'photo', 'restricted', 'socket']);
+    const upload = doc.paths['/chats/{id}/uploads'].post.requestBody.content['multipart/form-data'].schema;
+    expect(upload.properties.file).toMatchObject({ type: 'string', format: 'binary' });
+    expect(upload.required).toEqual(['file']);
+  });
+});

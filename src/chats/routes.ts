@@ -33,6 +33,19 @@ const CreateChatBody = Type.Object(
 
 const UPDATE_FIELDS = new Set(['name', 'category', 'restricted', 'allowPublicPost', 'socket']);
 
+/**
+ * The PUT /chats/:id form as the OpenAPI document shows it (src/app.ts documentedSchema); the form
+ * is read by readUpdateForm, not validated by this schema.
+ */
+export const UpdateChatForm = Type.Object({
+  photo: Type.Optional(Type.String({ format: 'binary', description: 'an image, at most PHOTO_MAX_BYTES' })),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  category: Type.Optional(Type.String()),
+  restricted: Type.Optional(Type.String({ enum: ['true', 'false'] })),
+  allowPublicPost: Type.Optional(Type.String({ enum: ['true', 'false'] })),
+  socket: Type.Optional(SocketId),
+});
+
 export function registerChatRoutes(app: App, deps: Deps) {
   app.get(
     '/chats',
