@@ -548,7 +548,7 @@ function serveLocalUploads(app: App, storage: LocalStorage) {
  * whole file: no header, another unit, several ranges or a malformed one (RFC 9110 14.2 lets a
  * server ignore those), or 'unsatisfiable' when it starts past the end.
  */
-export function byteRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
+function byteRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
   const match = header === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match || (match[1] === '' && match[2] === '')) return null;
   if (match[1] === '') {

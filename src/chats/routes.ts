@@ -31,11 +31,9 @@ const CreateChatBody = Type.Object(
   { additionalProperties: false },
 );
 
-const UPDATE_FIELDS = new Set(['name', 'category', 'restricted', 'allowPublicPost', 'socket']);
-
 /**
- * The PUT /chats/:id form as the OpenAPI document shows it (src/app.ts documentedSchema); the form
- * is read by readUpdateForm, not validated by this schema.
+ * The PUT /chats/:id form as the OpenAPI document shows it (src/app.ts documentedSchema). The form
+ * is read by readUpdateForm, which takes its field names from here, not validated by this schema.
  */
 export const UpdateChatForm = Type.Object({
   photo: Type.Optional(Type.String({ format: 'binary', description: 'an image, at most PHOTO_MAX_BYTES' })),
@@ -45,6 +43,7 @@ export const UpdateChatForm = Type.Object({
   allowPublicPost: Type.Optional(Type.String({ enum: ['true', 'false'] })),
   socket: Type.Optional(SocketId),
 });
+const UPDATE_FIELDS = new Set(Object.keys(UpdateChatForm.properties).filter((field) => field !== 'photo'));
 
 export function registerChatRoutes(app: App, deps: Deps) {
   app.get(
