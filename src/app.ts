@@ -292,7 +292,7 @@ function setValidation(app: App) {
  * rulings.md 7: `socket` names the viewer's own socket. Once validated, the body's value becomes
  * the room only that socket of the viewer is in (viewerSocketRoom), which the services hand on as
  * the events' exceptSocket: the id of somebody else's socket keeps nobody from an event.
- * (PUT /chats/:id takes it from its form: src/chats/service.ts updateChat.)
+ * (PUT /chats/:id reads its form in the handler, after this hook: src/chats/routes.ts readUpdateForm.)
  */
 async function ownSocketOnly(request: FastifyRequest) {
   const body = request.body as { socket?: unknown } | null | undefined;

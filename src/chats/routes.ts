@@ -6,7 +6,8 @@ import type { FastifyRequest } from 'fastify';
 import type { App } from '../app.js';
 import type { Deps } from '../shared/deps.js';
 import { AppError } from '../shared/errors.js';
-import { Auth, Id, IdParams, paginationQuery, QueryBoolean, SocketId, Success, unstorableText } from '../shared/schemas.js';
+import { viewerSocketRoom } from '../realtime/server.js';
+import { Auth, Id, IdParams, paginationQuery, QueryBoolean, SOCKET_ID_PATTERN, SocketId, Success, unstorableText } from '../shared/schemas.js';
 import * as service from './service.js';
 import { ChatDocument, ChatForViewer } from './view.js';
 
@@ -165,6 +166,15 @@ async function readUpdateForm(request: FastifyRequest, photoMaxBytes: number): P
       if (unstorable) throw new AppError('VALIDATION_FAILED', `${part.fieldname} ${unstorable}`, { field: part.fieldname });
       form.fields[part.fieldname as keyof service.UpdateChatForm['fields']] = value;
     }
+  }
+  // rulings.md 7, as the JSON bodies' `socket` (src/app.ts ownSocketOnly): checked, then the
+  // viewer's own socket room that the events except.
+  const { socket } = form.fields;
+  if (socket !== undefined) {
+    if (!new RegExp(SOCKET_ID_PATTERN).test(socket)) {
+      throw new AppError('VALIDATION_FAILED', `socket must match /${SOCKET_ID_PATTERN}/`, { field: 'socket' });
+    }
+    form.fields.socket = viewerSocketRoom(request.userId, socket);
   }
   return form;
 }

@@ -1,7 +1,6 @@
 // The rules of the chat routes of chats-api.txt and rulings.md 9-15, 20-23, 28-29.
 import type { Deps } from '../shared/deps.js';
 import { refreshChatActivity } from '../messages/activity.js';
-import { viewerSocketRoom } from '../realtime/server.js';
 import { transaction } from '../shared/effects.js';
 import { AppError, isForeignKeyViolation } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
@@ -288,12 +287,10 @@ function requireCategory(deps: Deps, category: string): string {
 }
 
 export interface UpdateChatForm {
-  /** The text fields as sent (multipart values are strings). */
+  /** The text fields as sent (multipart values are strings); `socket` as the viewer's socket room. */
   fields: Partial<Record<'name' | 'category' | 'restricted' | 'allowPublicPost' | 'socket', string>>;
   photo?: { data: Buffer; fileName: string };
 }
-
-const SOCKET_ID = /^[A-Za-z0-9\-_]{16,25}$/;
 
 function formBoolean(value: string | undefined, field: string): boolean | undefined {
   if (value === undefined) return undefined;
@@ -326,9 +323,6 @@ export async function updateChat(deps: Deps, viewerId: string, chatId: string, f
   const category = fields.category !== undefined ? requireCategory(deps, fields.category) : undefined;
   let restricted = formBoolean(fields.restricted, 'restricted');
   const allowPublicPost = formBoolean(fields.allowPublicPost, 'allowPublicPost');
-  if (fields.socket !== undefined && !SOCKET_ID.test(fields.socket)) {
-    throw new AppError('VALIDATION_FAILED', 'socket must match /^[A-Za-z0-9\\-_]{16,25}$/', { field: 'socket' });
-  }
   // chats-api.txt: a Courses chat is never restricted (the new category, else the current one).
   if ((category ?? current.category) === COURSES) restricted = false;
 
@@ -362,7 +356,7 @@ export async function updateChat(deps: Deps, viewerId: string, chatId: string, f
       const participantIds = await refreshChatActivity(deps, tx, effects, chatId);
       if (stored) effects.deleteObject(locked.photoKey);
       const chat = (await chatDocument(tx, chatId))!;
-      effects.emit(participantIds, 'chat-updated', { chat }, fields.socket && viewerSocketRoom(viewerId, fields.socket));
+      effects.emit(participantIds, 'chat-updated', { chat }, fields.socket);
       return chat;
     });
   } catch (error) {

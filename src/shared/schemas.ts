@@ -38,7 +38,8 @@ export function storableDateTime(text: string): boolean {
 }
 
 /** rulings.md 7: the requesting socket, excluded from the events it causes. */
-export const SocketId = Type.String({ pattern: '^[A-Za-z0-9\\-_]{16,25}$' });
+export const SOCKET_ID_PATTERN = '^[A-Za-z0-9\\-_]{16,25}$';
+export const SocketId = Type.String({ pattern: SOCKET_ID_PATTERN });
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
