@@ -11,7 +11,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { PGlite } from '@electric-sql/pglite';
-import { Type, type TSchema } from '@sinclair/typebox';
+import type { TSchema } from '@sinclair/typebox';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, {
@@ -27,6 +27,7 @@ import { authenticate } from './auth/hook.js';
 import { createTokenService } from './auth/tokens.js';
 import { ChatListCache } from './chats/list-cache.js';
 import { UpdateChatForm } from './chats/routes.js';
+import { UploadForm } from './messages/routes.js';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
 import { createPushWorker, type PushWorker } from './push/worker.js';
@@ -47,7 +48,7 @@ import {
 import { registerRateLimit } from './ratelimit/plugin.js';
 import type { Presence } from './realtime/port.js';
 import { createSocketServer, viewerSocketRoom, type SocketServer } from './realtime/server.js';
-import { AppError, errorBody, ErrorCode, isUnavailable } from './shared/errors.js';
+import { AppError, errorBody, ErrorBody, ErrorCode, isUnavailable } from './shared/errors.js';
 import type { Deps } from './shared/deps.js';
 import { storableDateTime, unstorableText } from './shared/schemas.js';
 import { createActivityRefresher } from './messages/activity.js';
@@ -301,23 +302,10 @@ async function ownSocketOnly(request: FastifyRequest) {
   }
 }
 
-/** Every error's body (rulings.md 4), as the OpenAPI document shows it for each route. */
-const ErrorDoc = Type.Object(
-  {
-    statusCode: Type.Integer(),
-    error: Type.String(),
-    code: Type.String({ description: 'stable UPPER_SNAKE code (src/shared/errors.ts)' }),
-    message: Type.String(),
-    field: Type.Optional(Type.String({ description: 'the offending field of a 400 VALIDATION_FAILED' })),
-    requestId: Type.Optional(Type.String()),
-  },
-  { additionalProperties: true, description: 'An error (rulings.md 4)' },
-);
-
 /** The multipart forms, which their handlers read themselves: shown as request bodies in the document only. */
 const MULTIPART_FORMS: Record<string, TSchema> = {
   'PUT /chats/:id': UpdateChatForm,
-  'POST /chats/:id/uploads': Type.Object({ file: Type.String({ format: 'binary', description: 'at most UPLOAD_MAX_BYTES' }) }, { required: ['file'] }),
+  'POST /chats/:id/uploads': UploadForm,
 };
 
 /**
@@ -330,7 +318,7 @@ function documentedSchema(schema: FastifySchema & { hide?: boolean }, route: str
   return {
     ...schema,
     ...(form ? { body: form } : {}),
-    response: { ...(schema.response as object), default: ErrorDoc },
+    response: { ...(schema.response as object), default: ErrorBody },
   };
 }
 

@@ -1,6 +1,7 @@
 // One error type, one closed set of codes (rulings.md 4). Services throw AppError; the one
 // error handler in app.ts turns it, and Fastify's own errors, into the error body.
 import { STATUS_CODES } from 'node:http';
+import { Type, type Static } from '@sinclair/typebox';
 
 export const ErrorCode = {
   VALIDATION_FAILED: 400,
@@ -73,13 +74,19 @@ export class AppError extends Error {
   }
 }
 
-export interface ErrorBody {
-  statusCode: number;
-  error: string;
-  code: string;
-  message: string;
-  [extra: string]: unknown;
-}
+/** Every error's body (rulings.md 4); the OpenAPI document shows it for each route (src/app.ts). */
+export const ErrorBody = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    error: Type.String(),
+    code: Type.String({ description: 'stable UPPER_SNAKE code (src/shared/errors.ts)' }),
+    message: Type.String(),
+    field: Type.Optional(Type.String({ description: 'the offending field of a 400 VALIDATION_FAILED' })),
+    requestId: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true, description: 'An error (rulings.md 4)' },
+);
+export type ErrorBody = Static<typeof ErrorBody> & Record<string, unknown>;
 
 export function errorBody(statusCode: number, code: string, message: string, extra?: Record<string, unknown>): ErrorBody {
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', code, message, ...extra };
