@@ -26,8 +26,8 @@ import Fastify, {
 import { authenticate } from './auth/hook.js';
 import { createTokenService } from './auth/tokens.js';
 import { ChatListCache } from './chats/list-cache.js';
-import { UpdateChatForm } from './chats/routes.js';
-import { UploadForm } from './messages/routes.js';
+import { UpdateChatMultipart } from './chats/routes.js';
+import { UploadMultipart } from './messages/routes.js';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
 import { createPushWorker, type PushWorker } from './push/worker.js';
@@ -304,8 +304,8 @@ async function ownSocketOnly(request: FastifyRequest) {
 
 /** The multipart forms, which their handlers read themselves: shown as request bodies in the document only. */
 const MULTIPART_FORMS: Record<string, TSchema> = {
-  'PUT /chats/:id': UpdateChatForm,
-  'POST /chats/:id/uploads': UploadForm,
+  'PUT /chats/:id': UpdateChatMultipart,
+  'POST /chats/:id/uploads': UploadMultipart,
 };
 
 /**

@@ -36,7 +36,7 @@ const CreateChatBody = Type.Object(
  * The PUT /chats/:id form as the OpenAPI document shows it (src/app.ts documentedSchema). The form
  * is read by readUpdateForm, which takes its field names from here, not validated by this schema.
  */
-export const UpdateChatForm = Type.Object({
+export const UpdateChatMultipart = Type.Object({
   photo: Type.Optional(Type.String({ format: 'binary', description: 'an image, at most PHOTO_MAX_BYTES' })),
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
   category: Type.Optional(Type.String()),
@@ -44,7 +44,7 @@ export const UpdateChatForm = Type.Object({
   allowPublicPost: Type.Optional(Type.String({ enum: ['true', 'false'] })),
   socket: Type.Optional(SocketId),
 });
-const UPDATE_FIELDS = new Set(Object.keys(UpdateChatForm.properties).filter((field) => field !== 'photo'));
+const UPDATE_FIELDS = new Set(Object.keys(UpdateChatMultipart.properties).filter((field) => field !== 'photo'));
 
 export function registerChatRoutes(app: App, deps: Deps) {
   app.get(

@@ -16,7 +16,7 @@ const MessageParams = Type.Object({ id: Id, messageId: Id }, { additionalPropert
 const SocketBody = Type.Object({ socket: Type.Optional(SocketId) }, { additionalProperties: false });
 
 /** The upload form as the OpenAPI document shows it (src/app.ts documentedSchema); the handler reads it. */
-export const UploadForm = Type.Object({ file: Type.String({ format: 'binary', description: 'one file, at most UPLOAD_MAX_BYTES' }) });
+export const UploadMultipart = Type.Object({ file: Type.String({ format: 'binary', description: 'one file, at most UPLOAD_MAX_BYTES' }) });
 
 export function registerMessageRoutes(app: App, deps: Deps) {
   app.post(
