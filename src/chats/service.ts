@@ -223,8 +223,8 @@ export async function prepareGroup(
       users: unreachable,
     });
   }
-  const creator = await users.findUser(db, viewerId);
-  if (!creator) throw new AppError('USER_NOT_FOUND', 'The user of this token does not exist');
+  // The viewer exists: a token naming no user is refused before any route (src/auth/tokens.ts).
+  const creator = (await users.findUser(db, viewerId))!;
   return {
     name,
     category,

@@ -1,19 +1,12 @@
 import { sql, type Db } from '../db/client.js';
-import { AppError, isForeignKeyViolation } from '../shared/errors.js';
 
 export type Platform = 'android' | 'ios' | 'web';
 
 /** A token belongs to one device, so it moves to the user who registered it last. */
 export async function upsertDevice(db: Db, device: { token: string; userId: string; platform: Platform }): Promise<void> {
-  try {
-    await db.execute(sql`insert into devices (token, user_id, platform)
-      values (${device.token}, ${device.userId}, ${device.platform})
-      on conflict (token) do update set user_id = excluded.user_id, platform = excluded.platform, updated_at = now()`);
-  } catch (error) {
-    // The token's user was deleted after the token was issued.
-    if (isForeignKeyViolation(error)) throw new AppError('USER_NOT_FOUND', 'The user of this token does not exist');
-    throw error;
-  }
+  await db.execute(sql`insert into devices (token, user_id, platform)
+    values (${device.token}, ${device.userId}, ${device.platform})
+    on conflict (token) do update set user_id = excluded.user_id, platform = excluded.platform, updated_at = now()`);
 }
 
 /** Removes the token only when it is the user's own; someone else's token is left alone. */

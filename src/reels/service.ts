@@ -37,22 +37,17 @@ export async function createReel(deps: Deps, viewerId: string, input: CreateReel
       }
     }
     const id = newId();
-    try {
-      await q.insertReel(tx, {
-        id,
-        userId: viewerId,
-        chatId: input.chat ?? null,
-        description: input.description,
-        tag: input.tag.trim(),
-        video: input.video,
-        videoKey: deps.storage.keyFromUrl(input.video),
-        hashtags: input.hashtags ?? [],
-        isAnonymous: input.isAnonymous ?? false,
-      });
-    } catch (error) {
-      if (isForeignKeyViolation(error)) throw new AppError('USER_NOT_FOUND', 'The user of this token does not exist');
-      throw error;
-    }
+    await q.insertReel(tx, {
+      id,
+      userId: viewerId,
+      chatId: input.chat ?? null,
+      description: input.description,
+      tag: input.tag.trim(),
+      video: input.video,
+      videoKey: deps.storage.keyFromUrl(input.video),
+      hashtags: input.hashtags ?? [],
+      isAnonymous: input.isAnonymous ?? false,
+    });
     return (await q.reelForViewer(tx, id, viewerId))!;
   });
 }

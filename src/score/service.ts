@@ -2,7 +2,6 @@
 // points are configuration (config.score.actions).
 import type { Db } from '../db/client.js';
 import type { Deps } from '../shared/deps.js';
-import { AppError } from '../shared/errors.js';
 import type { Effects } from '../shared/effects.js';
 import { newId } from '../shared/ids.js';
 import * as q from './queries.js';
@@ -40,7 +39,6 @@ export async function awardScore(
 
 /** GET /users/me/score: the viewer's score and their actions, newest first (one page of them). */
 export async function myScore(deps: Deps, viewerId: string, page: { limit: number; page: number }): Promise<q.ScoreAnswer> {
-  const answer = await q.scoreWithActions(deps.database.db, viewerId, page.limit, (page.page - 1) * page.limit);
-  if (!answer) throw new AppError('USER_NOT_FOUND', 'The user of this token does not exist');
-  return answer;
+  // The viewer exists: a token naming no user is refused before any route (src/auth/tokens.ts).
+  return (await q.scoreWithActions(deps.database.db, viewerId, page.limit, (page.page - 1) * page.limit))!;
 }

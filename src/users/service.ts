@@ -39,9 +39,8 @@ export async function login(deps: Deps, input: { username: string; password: str
 }
 
 export async function me(deps: Deps, viewerId: string) {
-  const user = await q.findUser(deps.database.db, viewerId);
-  if (!user) throw new AppError('USER_NOT_FOUND', 'The user of this token does not exist');
-  return user;
+  // The viewer exists: a token naming no user is refused before any route (src/auth/tokens.ts).
+  return (await q.findUser(deps.database.db, viewerId))!;
 }
 
 export async function profile(deps: Deps, viewerId: string, userId: string) {
