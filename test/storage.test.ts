@@ -67,7 +67,7 @@ describe('local storage', () => {
 
   it('streams a body and serves types by extension (unknown: application/octet-stream)', async () => {
     const { Readable } = await import('node:stream');
-    for (const [name, type] of [['a.mp4', 'video/mp4'], ['b.pdf', 'application/pdf'], ['c.bin', 'application/octet-stream']]) {
+    for (const [name, type] of [['a.mp4', 'video/mp4'], ['b.pdf', 'application/pdf'], ['d.txt', 'text/plain; charset=utf-8'], ['c.bin', 'application/octet-stream']]) {
       const key = `tests/${unique('s')}/${name}`;
       await storage.put(key, Readable.from([Buffer.from('part1-'), Buffer.from('part2')]), type);
       const res = await t.app.inject({ url: `/uploads/${key}` });
