@@ -10,7 +10,7 @@ import postgres from 'postgres';
 import { startPostgres, startRedis, type RunningServer } from '../../test/helpers/servers.js';
 import { scaleFromEnv, type Scale } from '../scale.js';
 import { seed, type SeedInfo } from '../seed.js';
-import { CpuWatch, findPid, machineInfo } from './machine.js';
+import { CpuWatch, findPid, machineInfo, processTree } from './machine.js';
 import { build, outDir, type Infra } from './procs.js';
 
 /** PostgreSQL settings for the benchmark: a production-like memory budget on this 24 GB box. */
@@ -39,6 +39,10 @@ export interface Context extends Infra {
   /** The postmaster: its tree is every PostgreSQL process. */
   pgPid: number;
   redisPid: number | null;
+  /** The cores PostgreSQL and Redis may run on: a `taskset` CPU list, or null for every core. */
+  databaseCpus: string | null;
+  /** Moves every PostgreSQL process (new backends follow the postmaster) and Redis to `cpus`. */
+  pinDatabases(cpus: string | null): void;
   /** The VM's state around the scenario being run (bench/run.ts), for its section. */
   vm: { referenceMs: number; stealShare: number | null } | null;
   log(line: string): void;
@@ -79,7 +83,7 @@ export async function createContext(): Promise<Context> {
     const sql = postgres(pg.url, { max: 2, onnotice: () => {}, connection: { TimeZone: 'UTC' } });
     const theRedis = redis;
     const localSockets = process.env.BENCH_LOCAL_SOCKETS !== '0';
-    return {
+    const context: Context = {
       scale,
       seed: seeded,
       machine,
@@ -91,6 +95,18 @@ export async function createContext(): Promise<Context> {
       pgLog: pg.log,
       pgPid,
       redisPid,
+      databaseCpus: null,
+      pinDatabases(cpus) {
+        const list = cpus ?? `0-${machine.nproc - 1}`;
+        for (const pid of [...processTree(pgPid), ...(redisPid ? [redisPid] : [])]) {
+          try {
+            execFileSync('taskset', ['-a', '-p', '-c', list, String(pid)], { stdio: 'ignore' });
+          } catch {
+            // a backend that ended meanwhile
+          }
+        }
+        context.databaseCpus = cpus;
+      },
       vm: null,
       rounds: intEnv('BENCH_ROUNDS', scale.name === 'full' ? 8 : 2),
       roundSeconds: intEnv('BENCH_ROUND_SECONDS', scale.name === 'full' ? 5 : 2),
@@ -104,6 +120,7 @@ export async function createContext(): Promise<Context> {
         pg.stop();
       },
     };
+    return context;
   } catch (error) {
     redis?.stop();
     pg.stop();

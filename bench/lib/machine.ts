@@ -154,6 +154,19 @@ export function findPid(needle: string): number | null {
  * counts.
  */
 export function treeCpuSeconds(root: number): number {
+  const procs = processTable();
+  let ticks = 0;
+  for (const pid of treeOf(procs, root)) ticks += procs.get(pid)?.ticks ?? 0;
+  return ticks / TICKS_PER_SECOND;
+}
+
+/** A process and its descendants alive now (the postmaster: every PostgreSQL process). */
+export function processTree(root: number): number[] {
+  return [...treeOf(processTable(), root)];
+}
+
+/** Every process in /proc: its parent and its CPU ticks so far, its reaped children's included. */
+function processTable(): Map<number, { ppid: number; ticks: number }> {
   const procs = new Map<number, { ppid: number; ticks: number }>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -168,6 +181,10 @@ export function treeCpuSeconds(root: number): number {
       // gone
     }
   }
+  return procs;
+}
+
+function treeOf(procs: Map<number, { ppid: number }>, root: number): Set<number> {
   const tree = new Set([root]);
   let grew = true;
   while (grew) {
@@ -179,9 +196,7 @@ export function treeCpuSeconds(root: number): number {
       }
     }
   }
-  let ticks = 0;
-  for (const pid of tree) ticks += procs.get(pid)?.ticks ?? 0;
-  return ticks / TICKS_PER_SECOND;
+  return tree;
 }
 
 /**

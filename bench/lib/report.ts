@@ -24,7 +24,10 @@ export function machineMarkdown(ctx: Context): string {
     `- memory (\`free -g\`): ${m.memory.split('\n')[1]?.replace(/\s+/g, ' ') ?? m.memory}`,
     `- node ${m.node}, ${m.postgres}, ${m.redis}`,
     `- seed: ${JSON.stringify(ctx.seed.counts)}`,
-    `- pinning: service and baselines \`taskset -c 0\`, load generators \`taskset -c 1\`; PostgreSQL and Redis unpinned (both cores)`,
+    `- pinning: service and baselines \`taskset -c 0\`, load generators \`taskset -c 1\`; PostgreSQL and Redis ` +
+      (ctx.databaseCpus
+        ? `\`taskset -c ${ctx.databaseCpus}\` (the server side shares its core; the load generator has its own)`
+        : 'unpinned (both cores)'),
     ...(ctx.vm
       ? [
           `- VM: CPU reference ${ctx.vm.referenceMs.toFixed(0)} ms before the scenario (SHA-256 of 64 MB on one core; lower is faster)` +
