@@ -1,6 +1,7 @@
 // The Socket.IO streams adapter as the service sets it up (src/realtime/redis.ts
 // createSocketAdapter): events of one node reach the sockets of another, in order, and the
-// stream is read in batches (STREAM_READ_PAUSE_MS) rather than one XREAD per broadcast.
+// stream is read in batches (STREAM_READ_PAUSE_MS) rather than one XREAD per broadcast, and a
+// node's own entries come back to it undecoded.
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
@@ -83,5 +84,30 @@ describe('socket adapter over Redis streams', () => {
     // Without the pause each reader asks again as soon as it got an entry: about one XREAD per
     // broadcast per node (120 here).
     expect(calls).toBeLessThan(60);
+  });
+
+  it("drops a node's own broadcasts read back from the stream before decoding them; the other node's are handled", async () => {
+    // What reaches ClusterAdapter.onMessage, the step after decoding, on each node.
+    const handled = { a: [] as string[], b: [] as string[] };
+    const restore: Array<() => void> = [];
+    for (const [name, node] of [['a', nodeA], ['b', nodeB]] as const) {
+      const adapter = node.of('/').adapter as unknown as { uid: string; onMessage: (message: { uid: string }, offset?: string) => unknown };
+      const onMessage = adapter.onMessage;
+      adapter.onMessage = function (message, offset) {
+        handled[name].push(message.uid === adapter.uid ? 'own' : 'other');
+        return onMessage.call(this, message, offset);
+      };
+      restore.push(() => delete (adapter as { onMessage?: unknown }).onMessage);
+    }
+    try {
+      const got = new Promise<number>((resolve) => client.once('mark', resolve));
+      nodeA.to('room').emit('mark', 7);
+      expect(await got).toBe(7); // delivered by node A itself
+      await settle(STREAM_READ_PAUSE_MS * 20); // both readers have read the entry back
+      expect(handled.b).toContain('other');
+      expect(handled.a).not.toContain('own');
+    } finally {
+      for (const undo of restore) undo();
+    }
   });
 });

@@ -84,7 +84,7 @@ export async function closeRedis(redis: Redis): Promise<void> {
  * within SOCKET_RECOVERY_WINDOW_MS gets the events sent meanwhile.
  */
 export function createSocketAdapter(redis: Redis, log: FastifyBaseLogger): NonNullable<ServerOptions['adapter']> {
-  return createAdapter(handledCommands(redis, log), {
+  const create = createAdapter(handledCommands(redis, log), {
     streamName: `${KEY_PREFIX}socket.io`,
     channelPrefix: `${KEY_PREFIX}socket.io`,
     sessionKeyPrefix: `${KEY_PREFIX}sio:session:`,
@@ -93,7 +93,30 @@ export function createSocketAdapter(redis: Redis, log: FastifyBaseLogger): NonNu
     maxLen: 10_000,
     // Payloads are JSON (ids, ISO dates): skip the binary scan of every packet.
     onlyPlaintext: true,
-  }) as NonNullable<ServerOptions['adapter']>;
+  });
+  // Socket.IO calls it with `new`: a function, not an arrow, whose returned object is the adapter.
+  return function (nsp: unknown) {
+    return ownEntriesUndecoded(create(nsp));
+  } as unknown as NonNullable<ServerOptions['adapter']>;
+}
+
+type StreamsAdapter = ReturnType<ReturnType<typeof createAdapter>>;
+
+/**
+ * The stream reader hands the adapter every entry of the stream, this node's own broadcasts
+ * included, and the adapter decodes each (a JSON.parse of the packet and its rooms: ~30 KB for a
+ * message to 1,000 members) before ClusterAdapter.onMessage drops its own by uid. This node
+ * delivered those to its sockets when it sent them (their offsets come from the XADD's reply):
+ * they are dropped here, undecoded.
+ */
+function ownEntriesUndecoded(adapter: StreamsAdapter): StreamsAdapter {
+  const uid = (adapter as unknown as { uid: string }).uid;
+  const decodeAndHandle = adapter.onRawMessage;
+  adapter.onRawMessage = function (this: StreamsAdapter, raw, offset) {
+    if ((raw as { uid?: unknown } | null)?.uid === uid) return;
+    return decodeAndHandle.call(this, raw, offset);
+  };
+  return adapter;
 }
 
 /**
