@@ -315,3 +315,34 @@ describe('URLs a client stores', () => {
     },
   );
 });
+
+describe('the `socket` field on routes that send the viewer no event (rulings.md 7)', () => {
+  const SOCKET = 'AAAAAAAAAAAAAAAAAAAA';
+
+  it('is accepted on POST /reels, /connections, /connections/:id/status, /devices, follow, block and the reel reactions', async () => {
+    const b = await t.user();
+    const reel = await api(t, a, 'POST', '/reels', { description: 'd', tag: 'Fun', video: 'https://cdn.example.com/v.mp4', socket: SOCKET });
+    expect(reel.statusCode, reel.body).toBe(201);
+    const connection = await api(t, a, 'POST', '/connections', { user: b.id, socket: SOCKET });
+    expect(connection.statusCode, connection.body).toBe(201);
+    const answered = await api(t, b, 'POST', `/connections/${connection.json().connection._id}/status`, { status: 'accepted', socket: SOCKET });
+    expect(answered.statusCode, answered.body).toBe(200);
+    const token = `device-${unique()}`;
+    expect((await api(t, a, 'POST', '/devices', { token, platform: 'web', socket: SOCKET })).statusCode).toBe(200);
+    expect((await api(t, a, 'DELETE', `/devices/${token}`, { socket: SOCKET })).statusCode).toBe(200);
+    for (const verb of ['follow', 'block']) {
+      expect((await api(t, a, 'POST', `/users/${b.id}/${verb}`, { socket: SOCKET })).statusCode).toBe(200);
+      expect((await api(t, a, 'DELETE', `/users/${b.id}/${verb}`, { socket: SOCKET })).statusCode).toBe(200);
+    }
+    const reelId = reel.json().reel._id;
+    expect((await api(t, b, 'POST', `/reels/${reelId}/like`, { socket: SOCKET })).statusCode).toBe(200);
+    expect((await api(t, b, 'DELETE', `/reels/${reelId}/like`, { socket: SOCKET })).statusCode).toBe(200);
+  });
+
+  it('that does not match the pattern is a 400 naming it there too', async () => {
+    const b = await t.user();
+    expectField(await api(t, a, 'POST', '/connections', { user: b.id, socket: 'not a socket!' }), 'socket');
+    expectField(await api(t, a, 'POST', `/users/${b.id}/follow`, { socket: 'short' }), 'socket');
+    expectField(await api(t, a, 'POST', '/devices', { token: `device-${unique()}`, platform: 'ios', socket: '' }), 'socket');
+  });
+});

@@ -58,3 +58,20 @@ describe('the OpenAPI document (/docs/json)', () => {
     expect(upload.required).toEqual(['file']);
   });
 });
+
+describe('the `socket` field on every write (rulings.md 7, which supporting-api.md makes hold for all routes)', () => {
+  it('every POST, PUT and DELETE with a token takes `socket` in its JSON body (a client may send it with each request)', async () => {
+    const doc = (await t.app.inject({ url: '/docs/json' })).json();
+    const missing: string[] = [];
+    for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+      for (const [method, op] of Object.entries(methods)) {
+        if (!['post', 'put', 'delete'].includes(method) || path.startsWith('/auth/')) continue;
+        const content = op.requestBody?.content ?? {};
+        // The upload is a file alone; PUT /chats/:id's form has its own `socket` (checked above).
+        if (content['multipart/form-data'] && !content['application/json']) continue;
+        if (!content['application/json']?.schema?.properties?.socket) missing.push(`${method} ${path}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});

@@ -7,7 +7,7 @@ import type { App } from '../app.js';
 import type { Deps } from '../shared/deps.js';
 import { AppError } from '../shared/errors.js';
 import { viewerSocketRoom } from '../realtime/server.js';
-import { Auth, Id, IdParams, paginationQuery, QueryBoolean, SOCKET_ID_PATTERN, SocketId, Success, unstorableText } from '../shared/schemas.js';
+import { Auth, Id, IdParams, paginationQuery, QueryBoolean, SOCKET_ID_PATTERN, SocketBody, SocketId, Success, unstorableText } from '../shared/schemas.js';
 import * as service from './service.js';
 import { ChatDocument, ChatForViewer } from './view.js';
 
@@ -15,7 +15,6 @@ const tags = ['chats'];
 const ChatAnswer = Type.Object({ chat: ChatDocument });
 const ChatListAnswer = Type.Object({ chats: Type.Array(ChatForViewer), count: Type.Integer() });
 /** Requests that may carry only the requesting socket (rulings.md 7); the body itself is optional. */
-const SocketBody = Type.Optional(Type.Object({ socket: Type.Optional(SocketId) }, { additionalProperties: false }));
 
 const CreateChatBody = Type.Object(
   {

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from '../app.js';
 import type { Deps } from '../shared/deps.js';
-import { Auth, DateTime, Id, IdParams } from '../shared/schemas.js';
+import { Auth, DateTime, Id, IdParams, SocketId } from '../shared/schemas.js';
 import * as service from './service.js';
 
 const Connection = Type.Object({
@@ -21,7 +21,7 @@ export function registerConnectionRoutes(app: App, deps: Deps) {
       schema: {
         tags: ['connections'],
         security: Auth,
-        body: Type.Object({ user: Id }, { additionalProperties: false }),
+        body: Type.Object({ user: Id, socket: Type.Optional(SocketId) }, { additionalProperties: false }),
         response: { 201: ConnectionAnswer },
       },
     },
@@ -39,7 +39,7 @@ export function registerConnectionRoutes(app: App, deps: Deps) {
         security: Auth,
         params: IdParams,
         body: Type.Object(
-          { status: Type.Union([Type.Literal('accepted'), Type.Literal('rejected')]) },
+          { status: Type.Union([Type.Literal('accepted'), Type.Literal('rejected')]), socket: Type.Optional(SocketId) },
           { additionalProperties: false },
         ),
         response: { 200: ConnectionAnswer },

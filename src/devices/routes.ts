@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from '../app.js';
 import type { Deps } from '../shared/deps.js';
-import { Auth, Success } from '../shared/schemas.js';
+import { Auth, SocketBody, SocketId, Success } from '../shared/schemas.js';
 import * as service from './service.js';
 
 // FCM registration tokens are ~150-250 characters; the bound keeps a body or URL from carrying more.
@@ -19,6 +19,7 @@ export function registerDeviceRoutes(app: App, deps: Deps) {
           {
             token: Token,
             platform: Type.Union([Type.Literal('android'), Type.Literal('ios'), Type.Literal('web')]),
+            socket: Type.Optional(SocketId),
           },
           { additionalProperties: false },
         ),
@@ -38,6 +39,7 @@ export function registerDeviceRoutes(app: App, deps: Deps) {
         tags: ['devices'],
         security: Auth,
         params: Type.Object({ token: Token }, { additionalProperties: false }),
+        body: SocketBody,
         response: { 200: Success },
       },
     },

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { App } from '../app.js';
 import { ChatDocument, ParticipantDocument } from '../chats/view.js';
 import type { Deps } from '../shared/deps.js';
-import { Auth, DateTime, Id, IdParams, SocketId } from '../shared/schemas.js';
+import { Auth, DateTime, Id, IdParams, SocketBody, SocketId } from '../shared/schemas.js';
 import * as service from './service.js';
 import { Event } from './view.js';
 
@@ -22,7 +22,6 @@ const CreateEventBody = Type.Object(
 );
 
 /** rulings.md 7: the requesting socket, excluded from the events the request causes. */
-const SocketBody = Type.Optional(Type.Object({ socket: Type.Optional(SocketId) }, { additionalProperties: false }));
 /** rulings.md 24: participantId is the participant's _id, or its user id. */
 const ParticipantParams = Type.Object({ id: Id, participantId: Id }, { additionalProperties: false });
 

@@ -3,7 +3,7 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from '../app.js';
 import type { Deps } from '../shared/deps.js';
-import { Auth, Id, IdParams, paginationQuery, SocketId, Success } from '../shared/schemas.js';
+import { Auth, Id, IdParams, paginationQuery, SocketBody, SocketId, Success } from '../shared/schemas.js';
 import { MEDIA_TYPES } from './media.js';
 import { FileInput, FileItem, Message, Uploaded } from './message.js';
 import * as service from './service.js';
@@ -13,7 +13,6 @@ const tags = ['messages'];
 const MessageAnswer = Type.Object({ message: Message });
 
 const MessageParams = Type.Object({ id: Id, messageId: Id }, { additionalProperties: false });
-const SocketBody = Type.Object({ socket: Type.Optional(SocketId) }, { additionalProperties: false });
 
 /** The upload form as the OpenAPI document shows it (src/app.ts documentedSchema); the handler reads it. */
 export const UploadMultipart = Type.Object({ file: Type.String({ format: 'binary', description: 'one file, at most UPLOAD_MAX_BYTES' }) });
@@ -88,7 +87,7 @@ export function registerMessageRoutes(app: App, deps: Deps) {
         tags,
         security: Auth,
         params: MessageParams,
-        body: Type.Optional(SocketBody),
+        body: SocketBody,
         response: { 200: Success },
       },
     },

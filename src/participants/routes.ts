@@ -2,14 +2,13 @@ import { Type } from '@sinclair/typebox';
 import type { App } from '../app.js';
 import { ParticipantDocument } from '../chats/view.js';
 import type { Deps } from '../shared/deps.js';
-import { Auth, Id, SocketId, Success } from '../shared/schemas.js';
+import { Auth, Id, SocketBody, SocketId, Success } from '../shared/schemas.js';
 import * as service from './service.js';
 
 const ChatParams = Type.Object({ id: Id }, { additionalProperties: false });
 /** rulings.md 24: participantId is the participant's _id, or its user id. */
 const ParticipantParams = Type.Object({ id: Id, participantId: Id }, { additionalProperties: false });
 /** rulings.md 7: the requesting socket, excluded from the events the request causes. */
-const SocketBody = Type.Optional(Type.Object({ socket: Type.Optional(SocketId) }, { additionalProperties: false }));
 const ParticipantAnswer = Type.Object({ participant: ParticipantDocument });
 
 export function registerParticipantRoutes(app: App, deps: Deps) {

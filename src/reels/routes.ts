@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from '../app.js';
 import type { Deps } from '../shared/deps.js';
-import { Auth, HttpUrl, Id, IdParams, Success } from '../shared/schemas.js';
+import { Auth, HttpUrl, Id, IdParams, SocketBody, SocketId, Success } from '../shared/schemas.js';
 import * as service from './service.js';
 import { REACTIONS, Reel } from './view.js';
 
@@ -17,6 +17,7 @@ const CreateReelBody = Type.Object(
     video: HttpUrl,
     hashtags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 30 })),
     isAnonymous: Type.Optional(Type.Boolean()),
+    socket: Type.Optional(SocketId),
   },
   { additionalProperties: false },
 );
@@ -34,7 +35,7 @@ export function registerReelRoutes(app: App, deps: Deps) {
   for (const kind of REACTIONS) {
     app.post(
       `/reels/:id/${kind}`,
-      { schema: { tags, security: Auth, params: IdParams, response: { 200: Success } } },
+      { schema: { tags, security: Auth, params: IdParams, body: SocketBody, response: { 200: Success } } },
       async (request) => {
         await service.react(deps, request.userId, request.params.id, kind);
         return { success: true as const };
@@ -42,7 +43,7 @@ export function registerReelRoutes(app: App, deps: Deps) {
     );
     app.delete(
       `/reels/:id/${kind}`,
-      { schema: { tags, security: Auth, params: IdParams, response: { 200: Success } } },
+      { schema: { tags, security: Auth, params: IdParams, body: SocketBody, response: { 200: Success } } },
       async (request) => {
         await service.unreact(deps, request.userId, request.params.id, kind);
         return { success: true as const };

@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from '../app.js';
 import type { Deps } from '../shared/deps.js';
-import { Auth, DateTime, Id, IdParams, SocketId } from '../shared/schemas.js';
+import { Auth, DateTime, Id, IdParams, SocketBody, SocketId } from '../shared/schemas.js';
 import * as service from './service.js';
 
 const tags = ['requests'];
@@ -16,7 +16,6 @@ const JoinRequest = Type.Object({
 });
 const RequestAnswer = Type.Object({ request: JoinRequest });
 /** rulings.md 7: the requesting socket, excluded from the events the request causes. */
-const SocketBody = Type.Optional(Type.Object({ socket: Type.Optional(SocketId) }, { additionalProperties: false }));
 const RequestParams = Type.Object({ id: Id, requestId: Id }, { additionalProperties: false });
 
 export function registerRequestRoutes(app: App, deps: Deps) {

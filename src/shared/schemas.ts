@@ -40,6 +40,12 @@ export function storableDateTime(text: string): boolean {
 /** rulings.md 7: the requesting socket, excluded from the events it causes. */
 export const SOCKET_ID_PATTERN = '^[A-Za-z0-9\\-_]{16,25}$';
 export const SocketId = Type.String({ pattern: SOCKET_ID_PATTERN });
+/**
+ * The body of a write that takes no other field: none, or only the requesting `socket`. Every
+ * write accepts `socket` (rulings.md 7 holds for all routes, supporting-api.md), also one that
+ * sends the viewer no event, so that a client may send it with every request.
+ */
+export const SocketBody = Type.Optional(Type.Object({ socket: Type.Optional(SocketId) }, { additionalProperties: false }));
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const IdParams = Type.Object({ id: Id }, { additionalProperties: false });

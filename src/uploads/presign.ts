@@ -4,7 +4,7 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from '../app.js';
 import type { Deps } from '../shared/deps.js';
-import { Auth, IdParams } from '../shared/schemas.js';
+import { Auth, IdParams, SocketId } from '../shared/schemas.js';
 import * as service from './service.js';
 
 /** type/subtype, without parameters (RFC 6838 names). */
@@ -27,6 +27,7 @@ export function registerPresignRoutes(app: App, deps: Deps) {
             fileName: Type.String({ minLength: 1, maxLength: 255, pattern: '\\S' }),
             contentType: ContentType,
             size: Type.Optional(Type.Integer({ minimum: 1 })),
+            socket: Type.Optional(SocketId),
           },
           { additionalProperties: false },
         ),

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { App } from '../app.js';
 import type { Deps } from '../shared/deps.js';
-import { Auth, DateTime, HttpUrl, IdParams, Success, UserBrief } from '../shared/schemas.js';
+import { Auth, DateTime, HttpUrl, IdParams, SocketBody, Success, UserBrief } from '../shared/schemas.js';
 import { toBrief, type UserRow } from './queries.js';
 import * as service from './service.js';
 
@@ -83,7 +83,7 @@ export function registerUserRoutes(app: App, deps: Deps) {
   ) =>
     app[method](
       `/users/:id/${verb}`,
-      { schema: { tags: ['users'], security: Auth, params: IdParams, response: { 200: Success } } },
+      { schema: { tags: ['users'], security: Auth, params: IdParams, body: SocketBody, response: { 200: Success } } },
       async (request) => {
         await run(deps, request.userId, (request.params as { id: string }).id);
         return { success: true as const };
