@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rows, sql } from '../src/db/client.js';
 import { newId } from '../src/shared/ids.js';
 import { ISO_DATE, OBJECT_ID, settle, startApp, withDevices, type TestApp, type TestUser } from './helpers/app.js';
-import { block, group, oneToOne } from './chats-fixtures.js';
+import { block, follow, group, multipart, oneToOne } from './chats-fixtures.js';
 import { api, device, eventNames, pushes, received } from './communities-fixtures.js';
 
 let t: TestApp;
@@ -161,6 +161,38 @@ describe('POST /chats/:id/requests', () => {
 });
 
 describe('POST /chats/:id/requests/:requestId/status', () => {
+  it('a request whose user became a participant another way is settled: explore shows no request, deciding it is a 409', async () => {
+    const creator = await t.user();
+    const [added, joiner] = [await t.user(), await t.user()];
+    const name = `Settled ${newId()}`;
+    const chat = await group(t, creator, [await t.user()], { restricted: true, name });
+    const chatId = chat._id as string;
+    const addedRequest = (await ask(added, chatId)).json().request;
+    const joinerRequest = (await ask(joiner, chatId)).json().request;
+
+    // Added by the admin while the request is pending.
+    await follow(t, creator, added);
+    const add = await api(t, creator, 'POST', `/chats/${chatId}/participants/multiple`, { participants: [added.id] });
+    expect(add.statusCode, add.body).toBe(200);
+    // Joined once the chat was opened.
+    const open = multipart({ restricted: 'false' });
+    const opened = await t.app.inject({ method: 'PUT', url: `/chats/${chatId}`, headers: { ...creator.auth, ...open.headers }, payload: open.payload });
+    expect(opened.statusCode, opened.body).toBe(200);
+    const join = await api(t, joiner, 'POST', `/chats/${chatId}/participants`, {});
+    expect(join.statusCode, join.body).toBe(201);
+
+    for (const [user, request] of [[added, addedRequest], [joiner, joinerRequest]] as const) {
+      expect(await requestRows(chatId, user.id)).toEqual([{ id: request._id, status: 'accepted' }]);
+      const explore = await api(t, user, 'GET', `/chats/explore/communities?search=${encodeURIComponent(name)}`);
+      const item = explore.json().chats.find((c: any) => c._id === chatId);
+      expect(item).toMatchObject({ isJoined: true });
+      expect(item).not.toHaveProperty('request');
+      const decided = await decide(creator, chatId, request._id, { status: 'accepted' });
+      expect(decided.statusCode).toBe(409);
+      expect(decided.json().code).toBe('CONFLICT');
+    }
+  });
+
   it('accepted: {request}, the user joins (chat-joined, chat-updated, score once) and is told', async () => {
     const creator = await t.user();
     const member = await t.user();

@@ -256,7 +256,8 @@ export const joinRequests = pgTable(
     updatedAt: updated(),
   },
   (t) => [
-    // One pending request per user and chat: a second one is a 409.
+    // One pending request per user and chat: a second one is a 409. It ends as accepted when its
+    // user becomes a participant by any way (trigger, drizzle/0007_settle_join_requests.sql).
     uniqueIndex('join_requests_pending_key').on(t.chatId, t.userId).where(sql`${t.status} = 'pending'`),
     index('join_requests_user_idx').on(t.userId, t.chatId),
     check('join_requests_status_check', sql`${t.status} in ('pending','accepted','rejected')`),

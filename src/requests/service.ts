@@ -61,8 +61,10 @@ export async function createRequest(deps: Deps, viewerId: string, chatId: string
  * request (404 REQUEST_NOT_FOUND, 409 CONFLICT when already decided). Accepted: the requester
  * becomes a participant through the same code as joining (addParticipant: chat-joined to them,
  * chat-updated to the others, join-group-chat score once); in an event chat as `accepted`, the
- * admin having decided already. A requester who meanwhile became a participant is left as is. The
- * requester is told by socket and push: chat-request-updated {chat, request}.
+ * admin having decided already. A request whose user became a participant meanwhile (added by an
+ * admin, joined after the chat was opened) is no longer pending: the database settles it
+ * (drizzle/0007_settle_join_requests.sql), so it is a 409 here. The requester is told by socket
+ * and push: chat-request-updated {chat, request}.
  */
 export async function decideRequest(
   deps: Deps,
@@ -81,7 +83,7 @@ export async function decideRequest(
     if (found.status !== 'pending') throw new AppError('CONFLICT', `This request is ${found.status} already`);
 
     const request = await q.setRequestStatus(tx, requestId, status);
-    if (status === 'accepted' && !(await participants.findParticipant(tx, chatId, found.user))) {
+    if (status === 'accepted') {
       await addParticipant(tx, effects, deps, chatId, found.user, chat.eventId ? 'accepted' : null, socket);
     }
     const chatName = chat.name ?? 'a group chat';
