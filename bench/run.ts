@@ -5,7 +5,8 @@
 //
 // Environment: BENCH_SCALE=full|small (default full), BENCH_ROUNDS, BENCH_ROUND_SECONDS,
 // BENCH_QUIET_WAIT_MS, BENCH_PROFILE=1 (add a --cpu-prof run and its summary), BENCH_RESEED=1,
-// BENCH_SKIP_BUILD=1, BENCH_DATA_DIR. `--seed-only` (npm run bench:seed) seeds and stops.
+// BENCH_SKIP_BUILD=1, BENCH_DATA_DIR, BENCH_PIN_DATABASES (the scenarios run with PostgreSQL and
+// Redis on the service's core, comma-separated; below). `--seed-only` (npm run bench:seed) seeds and stops.
 import { createContext, type Context } from './lib/context.js';
 import { cpuReferenceMs, cpuTicks } from './lib/machine.js';
 import { SERVER_CPU } from './lib/procs.js';
@@ -45,7 +46,7 @@ for (const name of names) {
  * app's clients run on devices of their own. The other scenarios leave them on both cores: their
  * throughput needs PostgreSQL on both, and the service and its baseline share them alike.
  */
-const DATABASES_ON_SERVER_CORE = new Set(['p4', 'p4-options']);
+const DATABASES_ON_SERVER_CORE = new Set((process.env.BENCH_PIN_DATABASES ?? 'p4,p4-options').split(',').filter(Boolean));
 
 const ctx = await createContext();
 let failed = 0;
