@@ -40,13 +40,20 @@ for (const name of names) {
 }
 
 /**
- * Scenarios whose load generator sets the pace (P4: the client holding the 1,000 sockets spends
- * more CPU per message than the server, shared/BENCHMARKING.md): PostgreSQL and Redis run on the
- * service's core, so that the server side's work never lands on the load generator's core, as the
- * app's clients run on devices of their own. The other scenarios leave them on both cores: their
- * throughput needs PostgreSQL on both, and the service and its baseline share them alike.
+ * Scenarios run with PostgreSQL and Redis on the service's core: the server side (the service or
+ * its baseline, with the databases it uses) on core 0, the load generator alone on core 1, as the
+ * app's clients run on devices of their own.
+ * - P3 compares the service's cost per message with the bare transaction's. Left on both cores,
+ *   PostgreSQL shares core 1 with the service side's load generator (autocannon), which the
+ *   direct side does not have (its driver is its load): the service side paid for its client.
+ *   On one core each side is bound by its own CPU per message, which is what the ratio is about.
+ * - P4: the client holding the 1,000 sockets spends more CPU per message than the server
+ *   (shared/BENCHMARKING.md); PostgreSQL and Redis on its core made the service's tail.
+ * The others leave them on both cores: P6 measures the whole box, P1 and P2 read no database on
+ *   one side (the cached list, bare Fastify) or the same on both (heavy ÷ light).
+ * BENCH_PIN_DATABASES=p4,p4-options runs P3 on the earlier layout.
  */
-const DATABASES_ON_SERVER_CORE = new Set((process.env.BENCH_PIN_DATABASES ?? 'p4,p4-options').split(',').filter(Boolean));
+const DATABASES_ON_SERVER_CORE = new Set((process.env.BENCH_PIN_DATABASES ?? 'p3,p4,p4-options').split(',').filter(Boolean));
 
 const ctx = await createContext();
 let failed = 0;
