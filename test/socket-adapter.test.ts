@@ -1,7 +1,8 @@
 // The Socket.IO streams adapter as the service sets it up (src/realtime/redis.ts
 // createSocketAdapter): events of one node reach the sockets of another, in order, and the
-// stream is read in batches (STREAM_READ_PAUSE_MS) rather than one XREAD per broadcast, and a
-// node's own entries come back to it undecoded.
+// stream is read in batches (STREAM_READ_PAUSE_MS) rather than one XREAD per broadcast, every node
+// hands its sockets the broadcasts in stream order (its own among the others'), and a node's own
+// entries come back to it undecoded.
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
@@ -9,7 +10,7 @@ import { pino } from 'pino';
 import { Server } from 'socket.io';
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSocketAdapter, STREAM_READ_PAUSE_MS } from '../src/realtime/redis.js';
+import { aroundCalls, createSocketAdapter, STREAM_READ_PAUSE_MS } from '../src/realtime/redis.js';
 import { settle } from './helpers/app.js';
 import { startRedis, type RunningServer } from './helpers/servers.js';
 
@@ -110,4 +111,118 @@ describe('socket adapter over Redis streams', () => {
       for (const undo of restore) undo();
     }
   });
+
+  it("gives a socket the broadcasts of both nodes in the order they were sent, its own node's among the other's", async () => {
+    const received: number[] = [];
+    const all = new Promise<void>((resolve) =>
+      client.on('turn', (n: number) => {
+        received.push(n);
+        if (received.length === 60) resolve();
+      }),
+    );
+    // One node after the other, at least a millisecond apart, so that each XADD is in Redis before
+    // the next is sent. Node A's own broadcasts used to reach its socket at once, node B's when A's
+    // reader got them, up to STREAM_READ_PAUSE_MS later.
+    for (let n = 0; n < 60; n++) {
+      (n % 2 === 0 ? nodeB : nodeA).to('room').emit('turn', n);
+      await settle(1);
+    }
+    await all;
+    expect(received).toEqual(Array.from({ length: 60 }, (_, n) => n));
+  });
 });
+
+describe('connection state recovery through another node', () => {
+  let redis: RunningServer;
+  const clients: Redis[] = [];
+  const https: HttpServer[] = [];
+  let nodeA: Server;
+  let nodeB: Server;
+  /** Called once, when node B's restore reads the stream and finds nothing newer: its reply waits. */
+  let onRestoreCaughtUp: (() => void) | null = null;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    const node = async (client: Redis) => {
+      const http = createServer();
+      https.push(http);
+      const server = new Server(http, {
+        adapter: createSocketAdapter(client, quiet),
+        connectionStateRecovery: { maxDisconnectionDuration: 60_000, skipMiddlewares: true },
+      });
+      server.on('connection', (socket) => socket.join('room'));
+      await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+      return server;
+    };
+    const plain = new Redis(redis.url);
+    // Node B's commands: the XRANGE of a restore that reached the end of the stream answers 40 ms
+    // late, and the test broadcasts meanwhile, between the restore's read and the socket's join.
+    const slowEnd = new Redis(redis.url);
+    clients.push(plain, slowEnd);
+    nodeA = await node(plain);
+    nodeB = await node(
+      aroundCalls(slowEnd, (property, call) => {
+        const result = call();
+        if (property !== 'xrange') return result;
+        return (result as Promise<unknown[]>).then(async (entries) => {
+          if (entries.length === 0 && onRestoreCaughtUp) {
+            const caughtUp = onRestoreCaughtUp;
+            onRestoreCaughtUp = null;
+            caughtUp();
+            await settle(40);
+          }
+          return entries;
+        });
+      }),
+    );
+  }, 30_000);
+
+  afterAll(async () => {
+    await nodeA?.of('/').adapter.close();
+    await nodeB?.of('/').adapter.close();
+    for (const http of https) http.close();
+    for (const r of clients) r.disconnect();
+    redis?.stop();
+  });
+
+  const url = (server: HttpServer) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  it('the socket gets every broadcast once, in order, also those sent while its session is restored', async () => {
+    const client = connect(url(https[0]), { transports: ['websocket'], forceNew: true, reconnectionDelay: 20, reconnectionDelayMax: 20 });
+    const received: number[] = [];
+    client.on('n', (n: number) => received.push(n));
+    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    await settle(50); // in the room, both readers blocked in XREAD
+    nodeB.to('room').emit('n', 0); // its offset is what the client recovers from
+    await waitUntil(() => received.length === 1);
+
+    let next = 1;
+    const send = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        (next % 2 === 0 ? nodeA : nodeB).to('room').emit('n', next++);
+        await settle(1);
+      }
+    };
+    const burstSent = new Promise<void>((resolve) => {
+      onRestoreCaughtUp = () => void send(10).then(resolve);
+    });
+    const recovered = new Promise<boolean>((resolve) => client.once('connect', () => resolve(client.recovered)));
+    // The transport drops; the client comes back through node B.
+    (client.io as unknown as { uri: string }).uri = url(https[1]);
+    client.io.engine.close();
+    await send(5); // while it is away
+    expect(await recovered).toBe(true);
+    await burstSent;
+    await send(5); // after
+    const all = Array.from({ length: next }, (_, n) => n);
+    await waitUntil(() => received.length >= all.length, 2000);
+    await settle(100);
+    client.disconnect();
+    expect(received).toEqual(all);
+  });
+});
+
+async function waitUntil(check: () => boolean, ms = 2000) {
+  const until = performance.now() + ms;
+  while (!check() && performance.now() < until) await settle(5);
+}

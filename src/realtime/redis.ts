@@ -6,10 +6,13 @@ import type { FastifyBaseLogger } from 'fastify';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Redis } from 'ioredis';
 import type { ServerOptions } from 'socket.io';
+import { Adapter, MessageType, type BroadcastOptions, type ClusterMessage, type Session } from 'socket.io-adapter';
 import type { ChatListCache } from '../chats/list-cache.js';
 import { roomUser } from './server.js';
 
 export type { Redis };
+
+const BROADCAST = MessageType.BROADCAST;
 
 /** Every key this service writes starts with this, so one Redis can hold other things too. */
 export const KEY_PREFIX = 'chat:';
@@ -84,8 +87,10 @@ export async function closeRedis(redis: Redis): Promise<void> {
  * within SOCKET_RECOVERY_WINDOW_MS gets the events sent meanwhile.
  */
 export function createSocketAdapter(redis: Redis, log: FastifyBaseLogger): NonNullable<ServerOptions['adapter']> {
-  const create = createAdapter(handledCommands(redis, log), {
-    streamName: `${KEY_PREFIX}socket.io`,
+  const commands = handledCommands(redis, log);
+  const stream = { client: commands, name: `${KEY_PREFIX}socket.io` };
+  const create = createAdapter(commands, {
+    streamName: stream.name,
     channelPrefix: `${KEY_PREFIX}socket.io`,
     sessionKeyPrefix: `${KEY_PREFIX}sio:session:`,
     // The stream keeps about the last 10,000 broadcasts: the recovery window is bounded by it too
@@ -96,27 +101,191 @@ export function createSocketAdapter(redis: Redis, log: FastifyBaseLogger): NonNu
   });
   // Socket.IO calls it with `new`: a function, not an arrow, whose returned object is the adapter.
   return function (nsp: unknown) {
-    return ownEntriesUndecoded(create(nsp));
+    return inStreamOrder(create(nsp), stream);
   } as unknown as NonNullable<ServerOptions['adapter']>;
 }
 
 type StreamsAdapter = ReturnType<ReturnType<typeof createAdapter>>;
 
+/** What the handling below uses of ClusterAdapter (socket.io-adapter 2.5), protected there. */
+interface ClusterParts {
+  uid: string;
+  nsp: { name: string };
+  onMessage(message: ClusterMessage, offset: string): void;
+  publishAndReturnOffset(message: { type: number; data: unknown }): Promise<string>;
+  addOffsetIfNecessary(packet: unknown, opts: BroadcastOptions, offset: string): void;
+}
+
 /**
- * The stream reader hands the adapter every entry of the stream, this node's own broadcasts
- * included, and the adapter decodes each (a JSON.parse of the packet and its rooms: ~30 KB for a
- * message to 1,000 members) before ClusterAdapter.onMessage drops its own by uid. This node
- * delivered those to its sockets when it sent them (their offsets come from the XADD's reply):
- * they are dropped here, undecoded.
+ * How long an entry of this node's own, read before its XADD's reply came back, holds the entries
+ * after it; and how long an own broadcast waits for the reader to reach its entry. Past either,
+ * delivery goes on without the other (a reader or a command connection that lost Redis).
  */
-function ownEntriesUndecoded(adapter: StreamsAdapter): StreamsAdapter {
-  const uid = (adapter as unknown as { uid: string }).uid;
+export const OWN_ENTRY_WAIT_MS = 1000;
+
+/**
+ * Every broadcast reaches this node's sockets in the order of the stream, this node's own among
+ * the others'. As the adapter comes, a node gives its own broadcasts to its sockets as soon as the
+ * XADD answers, and the other nodes' when its reader gets them, up to STREAM_READ_PAUSE_MS later:
+ * - a user posting through one node and then through another could see the second message first;
+ * - presence changes announced by two nodes could end in the wrong state for a watcher;
+ * - a socket whose last packet (the offset it recovers from) was a local one, sent before a
+ *   remote packet of a lower offset had arrived, lost that packet in its recovery, which replays
+ *   only what comes after the offset.
+ * Here an own broadcast waits, after its XADD, until the reader reaches its entry; the reader hands
+ * over entries one after the other, this node's own without decoding them (the packet is still in
+ * memory: for a message to 1,000 members, a 30 KB JSON.parse less).
+ */
+function inStreamOrder(adapter: StreamsAdapter, stream: { client: Redis; name: string }): StreamsAdapter {
+  const cluster = adapter as unknown as ClusterParts;
+  const uid = cluster.uid;
   const decodeAndHandle = adapter.onRawMessage;
-  adapter.onRawMessage = function (this: StreamsAdapter, raw, offset) {
-    if ((raw as { uid?: unknown } | null)?.uid === uid) return;
-    return decodeAndHandle.call(this, raw, offset);
+  const decode = (adapter.constructor as unknown as { decode(raw: unknown): ClusterMessage }).decode;
+  const restore = adapter.restoreSession;
+  const deliverHere = (packet: any, opts: BroadcastOptions) => Adapter.prototype.broadcast.call(adapter, packet, opts);
+  /** Entries read, in stream order, not handled yet. */
+  const read: Array<{ raw: { uid?: unknown; type?: unknown } | null; offset: string }> = [];
+  /** Own broadcasts whose XADD answered, by offset, until the reader reaches them. */
+  const waiting = new Map<string, () => void>();
+  /** Own broadcasts given to the sockets without their entry (OWN_ENTRY_WAIT_MS), by offset. */
+  const deliveredEarly = new Set<string>();
+  let held: { offset: string; timer: NodeJS.Timeout; expired: boolean } | null = null;
+  /** The last entry handed over: every entry up to it has been, and none after it. */
+  let position = '0-0';
+  /** Recovered sockets whose replay reaches past `position`: the entries up to it are not theirs again. */
+  const replayedTo = new Map<string, string>();
+  // An entry that throws is dropped, as the adapter drops one it cannot decode: it must not stop
+  // the entries after it.
+  const handled = (work: () => unknown) => {
+    try {
+      work();
+    } catch {
+      // dropped
+    }
+  };
+  /** The recovered sockets that must not get the entry at `offset`, their replay holding it. */
+  const replayedSockets = (offset: string): string[] => {
+    const sids: string[] = [];
+    for (const [sid, until] of replayedTo) {
+      if (compareOffsets(offset, until) <= 0) sids.push(sid);
+      else replayedTo.delete(sid);
+    }
+    return sids;
+  };
+
+  const handleRead = () => {
+    while (read.length > 0) {
+      const { raw, offset } = read[0];
+      const skip = replayedTo.size > 0 ? replayedSockets(offset) : [];
+      if (raw?.uid !== uid) {
+        if (skip.length === 0) handled(() => decodeAndHandle.call(adapter, raw as never, offset));
+        else {
+          handled(() => {
+            const message = decode(raw) as ClusterMessage & { data?: { opts?: { except?: string[] } } };
+            if (message.type === BROADCAST) message.data?.opts?.except?.push(...skip);
+            cluster.onMessage(message, offset);
+          });
+        }
+      } else if (raw.type === String(BROADCAST)) {
+        const deliver = waiting.get(offset);
+        if (deliver) {
+          waiting.delete(offset);
+          handled(() => (deliver as (skip: string[]) => void)(skip));
+        } else if (!deliveredEarly.delete(offset)) {
+          // Read before its XADD answered: the entries after it wait for that answer.
+          if (!held || held.offset !== offset) {
+            if (held) clearTimeout(held.timer);
+            const hold = { offset, expired: false, timer: setTimeout(() => ((hold.expired = true), handleRead()), OWN_ENTRY_WAIT_MS) };
+            hold.timer.unref();
+            held = hold;
+          }
+          if (!held.expired) return;
+        }
+      }
+      if (held?.offset === offset) {
+        clearTimeout(held.timer);
+        held = null;
+      }
+      position = offset;
+      read.shift();
+    }
+  };
+
+  adapter.onRawMessage = function (raw, offset) {
+    read.push({ raw: raw as never, offset });
+    handleRead();
+  };
+
+  adapter.broadcast = async function (packet: any, opts: BroadcastOptions) {
+    if (opts.flags?.local) return deliverHere(packet, opts);
+    let offset: string;
+    try {
+      offset = await cluster.publishAndReturnOffset({
+        type: BROADCAST,
+        data: { packet, opts: { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags } },
+      });
+    } catch {
+      // As ClusterAdapter does: this node's sockets get it still, the other nodes' cannot.
+      return deliverHere(packet, opts);
+    }
+    cluster.addOffsetIfNecessary(packet, opts, offset);
+    const deliver = (skip: string[] = []) =>
+      deliverHere(packet, skip.length === 0 ? opts : { ...opts, except: new Set([...(opts.except ?? []), ...skip]) });
+    waiting.set(offset, deliver);
+    setTimeout(() => {
+      if (waiting.get(offset) !== deliver) return;
+      waiting.delete(offset);
+      if (deliveredEarly.size >= 10_000) deliveredEarly.clear();
+      deliveredEarly.add(offset);
+      deliver();
+    }, OWN_ENTRY_WAIT_MS).unref();
+    handleRead();
+  };
+
+  /**
+   * Socket.IO restores a session from the stream (the entries after the client's offset), then the
+   * socket joins its rooms, after the last await here. Entries handed over meanwhile would miss
+   * it, and entries of the replay not handed over yet would reach it a second time. So the replay
+   * is made to end exactly at `position` when the socket joins: the entries handed over while it
+   * was read are read too, and a replay reaching further keeps those entries from this socket.
+   */
+  adapter.restoreSession = async function (pid, offset) {
+    const session = (await restore.call(adapter, pid, offset)) as Session & { missedPackets: unknown[][] };
+    const last = session.missedPackets.at(-1)?.at(-1);
+    let until = typeof last === 'string' ? last : offset;
+    for (let i = 0; i < 100 && compareOffsets(position, until) > 0; i++) {
+      const to = position;
+      const entries = (await stream.client.xrange(stream.name, nextOffset(until), to)) as Array<[string, string[]]>;
+      for (const [id, fields] of entries) {
+        const raw: Record<string, string> = {};
+        for (let f = 0; f < fields.length; f += 2) raw[fields[f]] = fields[f + 1];
+        if (raw.nsp !== cluster.nsp.name || raw.type !== String(BROADCAST)) continue;
+        const { packet, opts } = (decode(raw) as { data: { packet: { data: unknown[] }; opts: { rooms: string[]; except: string[] } } }).data;
+        if (sessionGets(session.rooms, opts)) session.missedPackets.push([...packet.data, id]);
+      }
+      until = to;
+    }
+    if (compareOffsets(until, position) > 0) replayedTo.set(session.sid, until);
+    return session;
   };
   return adapter;
+}
+
+/** Stream entry ids (`<ms>-<seq>`) in their order. */
+export function compareOffsets(a: string, b: string): number {
+  const [aMs, aSeq] = a.split('-').map(Number);
+  const [bMs, bSeq] = b.split('-').map(Number);
+  return aMs - bMs || aSeq - bSeq;
+}
+
+const nextOffset = (offset: string) => {
+  const [ms, seq] = offset.split('-');
+  return `${ms}-${Number(seq) + 1}`;
+};
+
+/** Whether a socket in `rooms` gets a broadcast to `opts` (the streams adapter's own rule). */
+function sessionGets(rooms: string[], opts: { rooms: string[]; except: string[] }): boolean {
+  return (opts.rooms.length === 0 || rooms.some((room) => opts.rooms.includes(room))) && rooms.every((room) => !opts.except.includes(room));
 }
 
 /**
@@ -166,9 +335,6 @@ export function aroundCalls(redis: Redis, around: (property: string | symbol, ca
     },
   });
 }
-
-/** socket.io-adapter's ClusterAdapter MessageType.BROADCAST (2.5.x). */
-const BROADCAST = 3;
 
 /**
  * Every socket event to a user is an invalidation of that user's cached chat lists
