@@ -121,7 +121,7 @@ interface ClusterParts {
  * after it; and how long an own broadcast waits for the reader to reach its entry. Past either,
  * delivery goes on without the other (a reader or a command connection that lost Redis).
  */
-export const OWN_ENTRY_WAIT_MS = 1000;
+const OWN_ENTRY_WAIT_MS = 1000;
 
 /**
  * Every broadcast reaches this node's sockets in the order of the stream, this node's own among
@@ -146,7 +146,7 @@ function inStreamOrder(adapter: StreamsAdapter, stream: { client: Redis; name: s
   /** Entries read, in stream order, not handled yet. */
   const read: Array<{ raw: { uid?: unknown; type?: unknown } | null; offset: string }> = [];
   /** Own broadcasts whose XADD answered, by offset, until the reader reaches them. */
-  const waiting = new Map<string, () => void>();
+  const waiting = new Map<string, (skip?: string[]) => void>();
   /** Own broadcasts given to the sockets without their entry (OWN_ENTRY_WAIT_MS), by offset. */
   const deliveredEarly = new Set<string>();
   let held: { offset: string; timer: NodeJS.Timeout; expired: boolean } | null = null;
@@ -190,7 +190,7 @@ function inStreamOrder(adapter: StreamsAdapter, stream: { client: Redis; name: s
         const deliver = waiting.get(offset);
         if (deliver) {
           waiting.delete(offset);
-          handled(() => (deliver as (skip: string[]) => void)(skip));
+          handled(() => deliver(skip));
         } else if (!deliveredEarly.delete(offset)) {
           // Read before its XADD answered: the entries after it wait for that answer.
           if (!held || held.offset !== offset) {
@@ -272,7 +272,7 @@ function inStreamOrder(adapter: StreamsAdapter, stream: { client: Redis; name: s
 }
 
 /** Stream entry ids (`<ms>-<seq>`) in their order. */
-export function compareOffsets(a: string, b: string): number {
+function compareOffsets(a: string, b: string): number {
   const [aMs, aSeq] = a.split('-').map(Number);
   const [bMs, bSeq] = b.split('-').map(Number);
   return aMs - bMs || aSeq - bSeq;
