@@ -98,6 +98,10 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
     options.chatLists.presenceChanged([userId]);
     try {
       const contacts = await options.contactsOf(userId);
+      // A later transition of this user, here or on another node, came while the contacts were
+      // read: its own announcement tells the state, this one would only put it out of date.
+      const now = presence.onlineNow([userId]);
+      if (now && now.has(userId) !== isOnline) return;
       if (contacts.length > 0) {
         // Their lists show this user's isOnline: marked for a presence read before they hear of
         // the change (on the other nodes, by the event itself; ChatListCache.heard).
@@ -110,11 +114,24 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
     }
   };
 
+  // A user's announcements go out in the order of their transitions: each waits for the one
+  // before, as announce() reads the contacts first, and a socket closed right after it connected
+  // could otherwise have its "offline" sent before its "online" (watchers then kept it online).
+  const announcing = new Map<string, Promise<void>>();
+  const announceInOrder = (userId: string, isOnline: boolean): Promise<void> => {
+    const next = (announcing.get(userId) ?? Promise.resolve()).then(() => announce(userId, isOnline));
+    announcing.set(userId, next);
+    void next.finally(() => {
+      if (announcing.get(userId) === next) announcing.delete(userId);
+    });
+    return next;
+  };
+
   // A dead node's users (reaped by this node's presence heartbeat) go offline for their contacts.
   presence.onTransition?.((userIds, isOnline) => {
     track(
       (async () => {
-        for (const userId of userIds) await announce(userId, isOnline);
+        for (const userId of userIds) await announceInOrder(userId, isOnline);
       })(),
     );
   });
@@ -126,7 +143,7 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
     track(
       presence.connect(userId, socket.id).then(
         async (cameOnline) => {
-          if (cameOnline) await announce(userId, true);
+          if (cameOnline) await announceInOrder(userId, true);
         },
         (error) => log.warn({ err: error }, 'presence connect failed'),
       ),
@@ -135,7 +152,7 @@ export function createSocketServer(options: SocketServerOptions): SocketServer {
       track(
         presence.disconnect(userId, socket.id).then(
           async (wentOffline) => {
-            if (wentOffline) await announce(userId, false);
+            if (wentOffline) await announceInOrder(userId, false);
           },
           (error) => log.warn({ err: error }, 'presence disconnect failed'),
         ),
