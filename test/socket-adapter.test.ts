@@ -12,6 +12,7 @@ import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aroundCalls, createSocketAdapter, KEY_PREFIX, STREAM_READ_PAUSE_MS } from '../src/realtime/redis.js';
 import { settle } from './helpers/app.js';
+import { waitFor } from './chats-fixtures.js';
 import { startRedis, type RunningServer } from './helpers/servers.js';
 
 const quiet = pino({ level: 'silent' });
@@ -214,7 +215,7 @@ describe('connection state recovery through another node', () => {
     await new Promise<void>((resolve) => client.once('connect', () => resolve()));
     await settle(50); // in the room, both readers blocked in XREAD
     nodeB.to('room').emit('n', 0); // its offset is what the client recovers from
-    await waitUntil(() => received.length === 1);
+    await waitFor(async () => received.length === 1);
 
     let next = 1;
     const send = async (count: number) => {
@@ -235,7 +236,7 @@ describe('connection state recovery through another node', () => {
     await burstSent;
     await send(5); // after
     const all = Array.from({ length: next }, (_, n) => n);
-    await waitUntil(() => received.length >= all.length, 2000);
+    await waitFor(async () => received.length >= all.length);
     await settle(100);
     client.disconnect();
     // Each once, in the stream's order (which is the sending order but where a busy machine let
@@ -245,8 +246,3 @@ describe('connection state recovery through another node', () => {
     expect(received).toEqual(order);
   });
 });
-
-async function waitUntil(check: () => boolean, ms = 2000) {
-  const until = performance.now() + ms;
-  while (!check() && performance.now() < until) await settle(5);
-}

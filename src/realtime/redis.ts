@@ -123,6 +123,8 @@ interface ClusterParts {
  */
 const OWN_ENTRY_WAIT_MS = 1000;
 
+const NO_SOCKETS: string[] = [];
+
 /**
  * Every broadcast reaches this node's sockets in the order of the stream, this node's own among
  * the others'. As the adapter comes, a node gives its own broadcasts to its sockets as soon as the
@@ -140,7 +142,8 @@ function inStreamOrder(adapter: StreamsAdapter, stream: { client: Redis; name: s
   const cluster = adapter as unknown as ClusterParts;
   const uid = cluster.uid;
   const decodeAndHandle = adapter.onRawMessage;
-  const decode = (adapter.constructor as unknown as { decode(raw: unknown): ClusterMessage }).decode;
+  // The streams adapter's own statics: an entry's decoding, and the id after an entry's.
+  const { decode, nextOffset } = adapter.constructor as unknown as { decode(raw: unknown): ClusterMessage; nextOffset(offset: string): string };
   const restore = adapter.restoreSession;
   const deliverHere = (packet: any, opts: BroadcastOptions) => Adapter.prototype.broadcast.call(adapter, packet, opts);
   /** Entries read, in stream order, not handled yet. */
@@ -176,7 +179,7 @@ function inStreamOrder(adapter: StreamsAdapter, stream: { client: Redis; name: s
   const handleRead = () => {
     while (read.length > 0) {
       const { raw, offset } = read[0];
-      const skip = replayedTo.size > 0 ? replayedSockets(offset) : [];
+      const skip = replayedTo.size > 0 ? replayedSockets(offset) : NO_SOCKETS;
       if (raw?.uid !== uid) {
         if (skip.length === 0) handled(() => decodeAndHandle.call(adapter, raw as never, offset));
         else {
@@ -277,11 +280,6 @@ function compareOffsets(a: string, b: string): number {
   const [bMs, bSeq] = b.split('-').map(Number);
   return aMs - bMs || aSeq - bSeq;
 }
-
-const nextOffset = (offset: string) => {
-  const [ms, seq] = offset.split('-');
-  return `${ms}-${Number(seq) + 1}`;
-};
 
 /** Whether a socket in `rooms` gets a broadcast to `opts` (the streams adapter's own rule). */
 function sessionGets(rooms: string[], opts: { rooms: string[]; except: string[] }): boolean {
